@@ -1,0 +1,11 @@
+export { ShmArrayError, isShmError, ERROR_CODES } from './errors.js';
+export type { ShmErrorCode, ShmErrorDetails } from './errors.js';
+export { DTYPES, itemSize } from './dtype.js';
+export type { DType, NumericArray, TypedArrayOf } from './dtype.js';
+export { SharedArray, openShared, createShared } from './shared-array.js';
+export type { SharedHandle, OpenOptions, CreateOptions, Mode } from './shared-array.js';
+export type { ShapeLike } from './shape.js';
+export type { Advice } from './native.js';
+export { MAX_MAP_BYTES } from './native.js';
+export { memoryUsage } from './memory.js';
+export type { MemoryUsage } from './memory.js';
