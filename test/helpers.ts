@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Tinypool from 'tinypool';
+import { ShmArrayError, type ShmErrorCode } from '../dist/index.js';
+
+/** Both pool runtimes: every worker behaviour is tested under each. */
+export const RUNTIMES = ['worker_threads', 'child_process'] as const;
+export type Runtime = (typeof RUNTIMES)[number];
+
+/** A fresh directory on tmpfs (where shmarray puts data by default), removed by `dispose`. */
+export function tempDir(prefix = 'shmarray-test-'): { dir: string; path: (name: string) => string; dispose: () => void } {
+  const base = process.env['SHMARRAY_TEST_DIR'] ?? '/dev/shm';
+  const dir = mkdtempSync(join(base, prefix));
+  return { dir, path: (name) => join(dir, name), dispose: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** Absolute path of a worker fixture under test/fixtures. */
+export function fixture(name: string): string {
+  return fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
+}
+
+/** A tinypool of exactly `workers` workers of one runtime; v8 serialization for child processes. */
+export function makePool(runtime: Runtime, file: string, workers = 2): Tinypool {
+  return new Tinypool({
+    filename: fixture(file),
+    runtime,
+    minThreads: workers,
+    maxThreads: workers,
+    isolateWorkers: false,
+    serialization: 'advanced',
+  });
+}
+
+/** Asserts that `promise` rejects with a ShmArrayError (revived from the worker) of `code`. */
+export async function rejectsWithCode(promise: Promise<unknown>, code: ShmErrorCode): Promise<ShmArrayError> {
+  try {
+    await promise;
+  } catch (err) {
+    const revived = ShmArrayError.from(err);
+    if (revived === undefined) throw new Error(`expected ${code}, got a non-shmarray error: ${String(err)}`, { cause: err });
+    if (revived.code !== code) throw new Error(`expected ${code}, got ${revived.code}: ${revived.message}`, { cause: err });
+    return revived;
+  }
+  throw new Error(`expected ${code}, but it resolved`);
+}
+
+/** Asserts that `fn` throws a ShmArrayError of `code` in this process. */
+export function throwsWithCode(fn: () => unknown, code: ShmErrorCode): ShmArrayError {
+  try {
+    fn();
+  } catch (err) {
+    if (!(err instanceof ShmArrayError)) throw new Error(`expected ${code}, got ${String(err)}`, { cause: err });
+    if (err.code !== code) throw new Error(`expected ${code}, got ${err.code}: ${err.message}`, { cause: err });
+    return err;
+  }
+  throw new Error(`expected ${code}, but nothing was thrown`);
+}

@@ -1,0 +1,224 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { createShared, DTYPES, openShared, ShmArrayError, type DType } from '../dist/index.js';
+import { makeScenarios } from './scenarios.js';
+import { tempDir, throwsWithCode } from './helpers.js';
+
+const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
+const tmp = tempDir();
+after(() => tmp.dispose());
+
+/** The values test/vectors/make.py wrote with numpy: (i*3 - 17) cast to dtype, floats divided by 7. */
+function numpyValues(dtype: DType, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const v = i * 3 - 17;
+    out.push(dtype === 'float32' ? Math.fround(v / 7) : dtype === 'float64' ? v / 7 : v);
+  }
+  return out;
+}
+
+describe('round trips', () => {
+  for (const dtype of DTYPES) {
+    test(`${dtype}: reads the .npy numpy wrote`, () => {
+      const a = openShared(`${vectors}${dtype}.npy`);
+      assert.equal(a.dtype, dtype);
+      assert.deepEqual(a.shape, [4, 6]);
+      assert.equal(a.mode, 'r');
+      const expected = numpyValues(dtype, 24);
+      const wrap = new (a.data.constructor as new (v: number[]) => ArrayLike<number>)(expected);
+      assert.deepEqual(Array.from(a.data), Array.from(wrap));
+    });
+
+    for (const format of ['raw', 'npy'] as const) {
+      test(`${dtype}: createShared ${format} → openShared reads the same values`, () => {
+        const path = tmp.path(`rt-${dtype}.${format === 'npy' ? 'npy' : 'bin'}`);
+        const out = createShared(path, [3, 5], { dtype, npy: format === 'npy' });
+        for (let i = 0; i < out.data.length; i++) out.data[i] = i - 7;
+        out.flush();
+        const back = format === 'npy' ? openShared(path) : openShared(path, [3, 5], { dtype });
+        assert.equal(back.dtype, dtype);
+        assert.deepEqual(Array.from(back.data), Array.from(out.data));
+        assert.equal(statSync(path).size, back.offset + 15 * back.data.BYTES_PER_ELEMENT);
+      });
+    }
+  }
+
+  test('numpy reads the .npy files shmarray writes', () => {
+    const path = tmp.path('for-numpy.npy');
+    const a = createShared(path, [2, 3], { dtype: 'int32' });
+    a.data.set([1, -2, 3, -4, 5, -6]);
+    a.flush();
+    const header = readFileSync(path).subarray(0, a.offset).toString('latin1');
+    assert.ok(header.startsWith('\x93NUMPY\x01\x00'), 'magic and version 1.0');
+    assert.equal(a.offset % 64, 0, 'data starts on a 64-byte boundary');
+    assert.match(header, /\{'descr': '<i4', 'fortran_order': False, 'shape': \(2, 3\), \} *\n$/);
+  });
+
+  test('.npy versions 2.0 and 3.0 headers are read', () => {
+    assert.deepEqual(Array.from(openShared(`${vectors}v2.npy`).data), [0, 1, 2, 3, 4]);
+    assert.deepEqual(Array.from(openShared(`${vectors}v3.npy`).data), [0, 1, 2, 3, 4]);
+  });
+
+  test('a .npy file is recognised by its magic bytes, not its name', () => {
+    const path = tmp.path('disguised.dat');
+    writeFileSync(path, readFileSync(`${vectors}float64.npy`));
+    const a = openShared(path);
+    assert.equal(a.dtype, 'float64');
+    assert.equal(a.npy, true);
+  });
+
+  test('a raw file is read at a byte offset', () => {
+    const path = tmp.path('offset.f32');
+    const bytes = new Float32Array([9, 9, 1, 2, 3]);
+    writeFileSync(path, new Uint8Array(bytes.buffer));
+    assert.deepEqual(Array.from(openShared(path, 3, { offset: 8 }).data), [1, 2, 3]);
+  });
+
+  test('an offset beyond the first page maps from the page boundary below', () => {
+    const path = tmp.path('page-offset.i32');
+    const all = new Int32Array(3000).map((_, i) => i);
+    writeFileSync(path, new Uint8Array(all.buffer));
+    const a = openShared(path, 1000, { dtype: 'int32', offset: 2000 * 4 });
+    assert.equal(a.data[0], 2000);
+    assert.equal(a.data[999], 2999);
+  });
+});
+
+describe('SharedArray', () => {
+  test('data is a Float32Array view of the mapping, not a copy', () => {
+    const path = tmp.path('view.f32');
+    const w = createShared(path, [4, 2]);
+    const r = openShared(path, [4, 2]);
+    assert.ok(r.data instanceof Float32Array);
+    w.data[5] = 42;
+    assert.equal(r.data[5], 42, 'a write through one mapping is seen through another');
+  });
+
+  test('shape is frozen and row(i) is a subarray view', () => {
+    const a = createShared(tmp.path('rows.f32'), [3, 4]);
+    assert.ok(Object.isFrozen(a.shape));
+    const row = a.row(2);
+    row[1] = 5;
+    assert.equal(a.data[9], 5);
+    assert.equal(row.length, 4);
+    throwsWithCode(() => a.row(3), 'ERR_SHM_BAD_ARGUMENT');
+  });
+
+  test('the handle is small plain JSON and reopens the same file in its mode', () => {
+    const a = createShared(tmp.path('handle.f32'), [100, 4]);
+    const json = JSON.stringify(a.handle);
+    assert.ok(json.length < 400, `handle is ${json.length} bytes`);
+    const b = openShared(JSON.parse(json));
+    assert.equal(b.mode, 'r+');
+    b.data[0] = 3;
+    assert.equal(a.data[0], 3);
+  });
+
+  test('a structured clone of a SharedArray carries no data and opens as a handle', () => {
+    const a = createShared(tmp.path('clone.f32'), [1000, 4]);
+    const clone = structuredClone(a) as unknown as Record<string, unknown>;
+    assert.equal(clone['data'], undefined);
+    assert.ok(JSON.stringify(clone).length < 400);
+    assert.equal(openShared(clone as never).length, 4000);
+  });
+
+  test('empty arrays are valid and map nothing', () => {
+    const a = createShared(tmp.path('empty.f32'), [0, 4]);
+    assert.equal(a.data.length, 0);
+    assert.equal(openShared(tmp.path('empty.f32'), [0, 4]).length, 0);
+    assert.equal(openShared(`${vectors}empty.npy`).data.length, 0);
+  });
+
+  test('close() is idempotent and any use after it throws ERR_SHM_CLOSED', () => {
+    const a = openShared(`${vectors}float32.npy`);
+    a.close();
+    a.close();
+    assert.equal(a.closed, true);
+    throwsWithCode(() => a.data, 'ERR_SHM_CLOSED');
+    throwsWithCode(() => a.handle, 'ERR_SHM_CLOSED');
+    throwsWithCode(() => a.row(0), 'ERR_SHM_CLOSED');
+    throwsWithCode(() => a.flush(), 'ERR_SHM_CLOSED');
+  });
+
+  test('createShared with overwrite replaces the file and leaves old mappings intact', () => {
+    const path = tmp.path('replace.f32');
+    const old = createShared(path, 4);
+    old.data.fill(1);
+    const fresh = createShared(path, 8, { overwrite: true });
+    assert.equal(fresh.length, 8);
+    assert.deepEqual(Array.from(old.data), [1, 1, 1, 1], 'the old mapping still reads its own pages');
+    assert.equal(statSync(path).size, 32);
+  });
+
+  test('createShared makes files private to the user (0600)', () => {
+    const path = tmp.path('private.f32');
+    createShared(path, 4);
+    assert.equal(statSync(path).mode & 0o777, 0o600);
+  });
+});
+
+describe('errors in this process', () => {
+  const dir = tempDir('shmarray-errors-');
+  after(() => dir.dispose());
+  const scenarios = makeScenarios(dir.dir, vectors);
+
+  for (const s of scenarios) {
+    test(`${s.code}: ${s.name}`, () => {
+      const before = readdirSync(dir.dir).sort();
+      const err = throwsWithCode(() => {
+        const [path, shape, options] = s.args as [string, never, never];
+        if (s.fn === 'create') return createShared(path, shape, options);
+        const a = openShared(path, shape, options);
+        if (s.fn === 'use-after-close') {
+          a.close();
+          return a.data;
+        }
+        return a;
+      }, s.code);
+      assert.ok(err.message.length > 20, 'the message explains');
+      assert.deepEqual(readdirSync(dir.dir).sort(), before, 'no partial or temporary file is left');
+    });
+  }
+
+  test('every error code of the core is produced by a scenario', () => {
+    const codes = new Set(scenarios.map((s) => s.code));
+    for (const code of ['ERR_SHM_NOT_FOUND', 'ERR_SHM_NOT_A_FILE', 'ERR_SHM_BAD_SHAPE', 'ERR_SHM_SHAPE_MISMATCH', 'ERR_SHM_BAD_DTYPE', 'ERR_SHM_BAD_NPY',
+      'ERR_SHM_UNSUPPORTED_NPY', 'ERR_SHM_MISALIGNED', 'ERR_SHM_TOO_LARGE', 'ERR_SHM_EXISTS', 'ERR_SHM_CLOSED', 'ERR_SHM_MAP_FAILED'] as const) {
+      assert.ok(codes.has(code), `${code} has a scenario`);
+    }
+  });
+
+  test('SHAPE_MISMATCH says the expected and actual byte counts', () => {
+    const s = scenarios.find((x) => x.name === 'shape larger than file');
+    assert.ok(s);
+    const err = throwsWithCode(() => openShared(s.args[0] as string, s.args[1] as number[]), 'ERR_SHM_SHAPE_MISMATCH');
+    assert.match(err.message, /16 bytes/);
+    assert.match(err.message, /needs 20/);
+    assert.equal(err.details['expectedBytes'], 20);
+    assert.equal(err.details['actualBytes'], 16);
+  });
+
+  test('TOO_LARGE names the 2 GiB limit and creates no file', () => {
+    const err = throwsWithCode(() => createShared(dir.path('toolarge.f32'), [2 ** 29]), 'ERR_SHM_TOO_LARGE');
+    assert.match(err.message, /2 GiB/);
+    assert.equal(existsSync(dir.path('toolarge.f32')), false);
+  });
+
+  test('MAP_FAILED carries the errno name', () => {
+    const s = scenarios.find((x) => x.code === 'ERR_SHM_MAP_FAILED');
+    assert.ok(s);
+    const err = throwsWithCode(() => openShared(s.args[0] as string, s.args[1] as number[], s.args[2] as never), 'ERR_SHM_MAP_FAILED');
+    assert.match(String(err.details['errnoName']), /^E[A-Z]+$/);
+  });
+
+  test('ShmArrayError carries its code in the stack header', () => {
+    const err = new ShmArrayError('ERR_SHM_EXISTS', 'x exists');
+    assert.match(err.stack ?? '', /^ShmArrayError \[ERR_SHM_EXISTS\]: x exists/);
+    assert.equal(err.name, 'ShmArrayError');
+    assert.equal(ShmArrayError.from(structuredClone(err))?.code, 'ERR_SHM_EXISTS');
+    assert.equal(ShmArrayError.from(new Error('other')), undefined);
+  });
+});
