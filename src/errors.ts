@@ -16,6 +16,9 @@ export const ERROR_CODES = {
   ERR_SHM_CLOSED: 'the SharedArray was closed',
   ERR_SHM_NATIVE: 'the mmap binding is missing or failed to load',
   ERR_SHM_MAP_FAILED: 'the system refused the mapping',
+  ERR_SHM_BAD_ZIP: 'the archive is not a zip, is truncated or corrupt, or fails its CRC or size check',
+  ERR_SHM_ZIP_UNSUPPORTED: 'the archive uses encryption or a compression method shmarray cannot read',
+  ERR_SHM_WORKER: 'a worker died or failed without a shmarray error',
   ERR_SHM_NO_SPACE: 'the filesystem has no room for the data',
   ERR_SHM_PERMISSION: 'the file or directory may not be opened that way',
   ERR_SHM_BAD_ARGUMENT: 'an argument has the wrong type or value',
@@ -101,6 +104,9 @@ const FS_CODES: Readonly<Record<string, ShmErrorCode>> = {
 const FS_ADVICE: Partial<Record<ShmErrorCode, string>> = {
   ERR_SHM_NOT_FOUND: 'check the path',
   ERR_SHM_PERMISSION: 'check its permissions, or open it read-only',
+  ERR_SHM_BAD_ZIP: 'the archive is not a zip, is truncated or corrupt, or fails its CRC or size check',
+  ERR_SHM_ZIP_UNSUPPORTED: 'the archive uses encryption or a compression method shmarray cannot read',
+  ERR_SHM_WORKER: 'a worker died or failed without a shmarray error',
   ERR_SHM_NO_SPACE: 'free space there or choose another directory (SHMARRAY_DIR)',
   ERR_SHM_EXISTS: 'pass overwrite: true to replace it',
 };

@@ -9,3 +9,8 @@ export type { Advice } from './native.js';
 export { MAX_MAP_BYTES } from './native.js';
 export { memoryUsage } from './memory.js';
 export type { MemoryUsage } from './memory.js';
+export { SharedStore, zipsUncompressedBytes } from './store.js';
+export type { StoreOptions, ExtractAllOptions } from './store.js';
+export type { ExtractOptions } from './zip.js';
+export { jobs, createPool, WorkerPool, splitRows } from './pool.js';
+export type { Runtime, PoolOptions } from './pool.js';

@@ -1,0 +1,19 @@
+/** Worker: extracts one zip archive into a store directory and returns only handles. */
+import type { SharedHandle } from '../shared-array.js';
+import { extractZipTo, type ExtractOptions } from '../zip.js';
+
+/** The task `SharedStore.extractAll` sends for each archive. */
+export interface ExtractTask {
+  zip: string;
+  dir: string;
+  prefix: string;
+  options: ExtractOptions;
+}
+
+/** Extracts `task.zip` and returns the handles of its arrays (never the arrays themselves). */
+export default async function extract(task: ExtractTask): Promise<SharedHandle[]> {
+  const arrays = await extractZipTo(task.zip, task.dir, task.prefix, task.options);
+  const handles = arrays.map((a) => a.handle);
+  for (const a of arrays) a.close();
+  return handles;
+}

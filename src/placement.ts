@@ -1,0 +1,58 @@
+/** Where a store puts its files, and why: tmpfs first when it has room, else the temp directory. */
+import { accessSync, constants, statfsSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { ShmArrayError } from './errors.js';
+
+/** The chosen base directory and the reason, in words a user can act on. */
+export interface Placement {
+  readonly base: string;
+  readonly reason: string;
+}
+
+/** Free and total bytes of the filesystem holding `dir` (statfs). */
+export function diskSpace(dir: string): { free: number; size: number } {
+  const st = statfsSync(dir);
+  return { free: st.bavail * st.bsize, size: st.blocks * st.bsize };
+}
+
+/**
+ * Room to leave free on tmpfs: its pages are RAM, and a full /dev/shm breaks other programs
+ * (and turns page faults on sparse files into SIGBUS). A 64 MB Docker /dev/shm is never used.
+ */
+export function tmpfsMargin(size: number): number {
+  return Math.max(64 * 2 ** 20, Math.floor(size * 0.05));
+}
+
+function usableDir(dir: string): boolean {
+  try {
+    if (!statSync(dir).isDirectory()) return false;
+    accessSync(dir, constants.W_OK | constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
+
+/**
+ * Chooses the base directory for `bytes` of data: `dir` if given, else `$SHMARRAY_DIR`, else
+ * /dev/shm when it exists, is writable and has `bytes` free beyond its margin, else os.tmpdir().
+ */
+export function choosePlacement(bytes: number, dir?: string, env: NodeJS.ProcessEnv = process.env): Placement {
+  const explicit = dir ?? env['SHMARRAY_DIR'];
+  if (explicit !== undefined && explicit !== '') {
+    if (!usableDir(explicit)) {
+      throw new ShmArrayError('ERR_SHM_PERMISSION', `${explicit} is not a writable directory; create it or choose another (dir option or SHMARRAY_DIR).`, { path: explicit });
+    }
+    return { base: explicit, reason: dir !== undefined ? 'given as the dir option' : 'given by SHMARRAY_DIR' };
+  }
+  const shm = '/dev/shm';
+  if (usableDir(shm)) {
+    const { free, size } = diskSpace(shm);
+    const margin = tmpfsMargin(size);
+    if (free - margin >= bytes) return { base: shm, reason: `tmpfs /dev/shm has ${mib(free)} free (needed ${mib(bytes)} + ${mib(margin)} margin)` };
+    return { base: tmpdir(), reason: `/dev/shm has only ${mib(free)} free, not ${mib(bytes)} + ${mib(margin)} margin; using the temp directory` };
+  }
+  return { base: tmpdir(), reason: '/dev/shm is missing or not writable; using the temp directory' };
+}

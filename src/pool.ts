@@ -1,0 +1,108 @@
+/** tinypool wiring shared by every data job: both runtimes, error revival, row-range fan-out. */
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import Tinypool from 'tinypool';
+import { ShmArrayError } from './errors.js';
+
+/** Where workers run: threads of this process, or child processes. */
+export type Runtime = 'worker_threads' | 'child_process';
+
+/** The worker modules shmarray ships, as absolute file paths for `new Tinypool({ filename })`. */
+export const jobs = {
+  /** `extract({ zip, dir, prefix, options })` → handles of the extracted arrays. */
+  extract: fileURLToPath(new URL('./jobs/extract.js', import.meta.url)),
+} as const;
+
+/** Options of {@link createPool}. */
+export interface PoolOptions {
+  /** Number of workers (default: available cores). */
+  workers?: number;
+  runtime?: Runtime;
+}
+
+/** Checks a worker count: a positive integer, defaulting to the number of cores. */
+export function workerCount(workers: number | undefined): number {
+  const n = workers ?? availableParallelism();
+  if (!Number.isSafeInteger(n) || n < 1) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `workers must be a positive integer, not ${String(workers)}.`, { workers: String(workers) });
+  }
+  return n;
+}
+
+/**
+ * A tinypool of exactly `workers` workers for one job module, with two repairs:
+ * - a worker's ShmArrayError comes back as a ShmArrayError (its code intact); any other failure
+ *   becomes ERR_SHM_WORKER;
+ * - a worker thread that exits mid-task (process.exit in a worker_threads worker) fails that task
+ *   with ERR_SHM_WORKER. tinypool 2 only watches 'error' on threads, so its promise would hang.
+ * Child processes use v8 ('advanced') serialization, so typed arrays travel as typed arrays.
+ */
+export class WorkerPool implements AsyncDisposable {
+  /** The underlying tinypool, for anything this wrapper does not cover. */
+  readonly tinypool: Tinypool;
+  readonly runtime: Runtime;
+  readonly workers: number;
+  #closing = false;
+  readonly #watched = new WeakSet<object>();
+
+  constructor(filename: string, options: PoolOptions = {}) {
+    const runtime = options.runtime ?? 'worker_threads';
+    if (runtime !== 'worker_threads' && runtime !== 'child_process') {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `runtime must be 'worker_threads' or 'child_process', not ${JSON.stringify(runtime)}.`, {});
+    }
+    this.runtime = runtime;
+    this.workers = workerCount(options.workers);
+    this.tinypool = new Tinypool({ filename, runtime, minThreads: this.workers, maxThreads: this.workers, isolateWorkers: false, serialization: 'advanced' });
+    // A worker lost between tasks is replaced by tinypool; the event must not crash the process.
+    this.tinypool.on('error', () => {});
+  }
+
+  /** Runs one task; see the class comment for how failures come back. */
+  async run<T>(task: unknown): Promise<T> {
+    this.#watchThreads();
+    try {
+      return (await this.tinypool.run(task)) as T;
+    } catch (err) {
+      const revived = ShmArrayError.from(err);
+      if (revived !== undefined) throw revived;
+      const message = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
+      throw new ShmArrayError('ERR_SHM_WORKER', `A worker failed: ${message}`, { reason: message }, { cause: err });
+    }
+  }
+
+  /** Stops every worker. */
+  async destroy(): Promise<void> {
+    this.#closing = true;
+    await this.tinypool.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.destroy();
+  }
+
+  #watchThreads(): void {
+    if (this.runtime !== 'worker_threads') return;
+    for (const worker of this.tinypool.threads) {
+      if (this.#watched.has(worker)) continue;
+      this.#watched.add(worker);
+      worker.on('exit', (code: unknown) => {
+        if (this.#closing) return;
+        // tinypool rejects a worker's tasks, and replaces it, on 'error'.
+        worker.emit('error', new ShmArrayError('ERR_SHM_WORKER', `A worker thread exited (code ${String(code)}) in the middle of a task.`, { exitCode: Number(code) }));
+      });
+    }
+  }
+}
+
+/** A {@link WorkerPool} of `options.workers` workers (default: cores) running `filename`. */
+export function createPool(filename: string, options: PoolOptions = {}): WorkerPool {
+  return new WorkerPool(filename, options);
+}
+
+/** Splits `rows` into at most `parts` contiguous [from, to) ranges of near-equal size. */
+export function splitRows(rows: number, parts: number): [number, number][] {
+  const n = Math.max(1, Math.min(parts, rows));
+  const out: [number, number][] = [];
+  for (let i = 0; i < n; i++) out.push([Math.floor((rows * i) / n), Math.floor((rows * (i + 1)) / n)]);
+  return rows === 0 ? [] : out;
+}

@@ -1,0 +1,203 @@
+import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { DType } from './dtype.js';
+import { fsError, ShmArrayError } from './errors.js';
+import { forget, removeOnExit, sweepStale } from './lifecycle.js';
+import { choosePlacement } from './placement.js';
+import { createPool, jobs, workerCount, type Runtime } from './pool.js';
+import type { ShapeLike } from './shape.js';
+import { createShared, openShared, type SharedArray, type SharedHandle } from './shared-array.js';
+import { extractZipTo, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
+import type { ExtractTask } from './jobs/extract.js';
+
+/** Options of {@link SharedStore.create}. */
+export interface StoreOptions {
+  /** Base directory (default: `$SHMARRAY_DIR`, else /dev/shm when it has room, else the temp directory). */
+  dir?: string;
+  /** Directory name prefix (default `shmarray`): the store is `<base>/<prefix>-<pid>-<random>`. */
+  prefix?: string;
+  /** Bytes about to be stored: /dev/shm is chosen only if it has this much free beyond a margin. */
+  minFree?: number;
+}
+
+/** Options of {@link SharedStore.extractAll}. */
+export interface ExtractAllOptions extends ExtractOptions {
+  /** Workers extracting archives in parallel (default: available cores). */
+  workers?: number;
+  runtime?: Runtime;
+}
+
+const DEFAULT_PREFIX = 'shmarray';
+
+/**
+ * A private temporary directory for shared arrays: `<base>/<prefix>-<pid>-<random>`, mode 0700.
+ * Files are named by the store, never by the data. Everything is removed by `dispose()`, and also
+ * when the process exits, is interrupted (SIGINT, SIGTERM, SIGHUP) or dies of an uncaught
+ * exception; a store left by a SIGKILLed process is swept by the next `SharedStore.create()`.
+ */
+export class SharedStore implements AsyncDisposable, Disposable {
+  /** The store's own directory. */
+  readonly dir: string;
+  /** The base directory it was made in. */
+  readonly base: string;
+  /** Why that base was chosen, e.g. "tmpfs /dev/shm has 12288 MiB free …". */
+  readonly reason: string;
+  #disposed = false;
+  readonly #names = new Set<string>();
+  #archives = 0;
+
+  private constructor(dir: string, base: string, reason: string) {
+    this.dir = dir;
+    this.base = base;
+    this.reason = reason;
+  }
+
+  /** Creates a store, after sweeping stale stores of dead processes from its base directory. */
+  static async create(options: StoreOptions = {}): Promise<SharedStore> {
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `prefix must be 1–64 characters of [A-Za-z0-9_.-], not ${JSON.stringify(prefix)}.`, {});
+    }
+    const { base, reason } = choosePlacement(options.minFree ?? 0, options.dir);
+    sweepStale(base, prefix);
+    const dir = join(base, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    try {
+      mkdirSync(dir, { mode: 0o700 });
+    } catch (err) {
+      throw fsError(err, 'create the store directory', dir);
+    }
+    removeOnExit(dir);
+    return new SharedStore(dir, base, reason);
+  }
+
+  /**
+   * Removes stale stores (`<prefix>-<pid>-<hex>` of dead pids, owned by this user) from `base`
+   * (default: /dev/shm, `$SHMARRAY_DIR` and the temp directory). Returns the removed directories.
+   */
+  static sweep(options: { base?: string; prefix?: string } = {}): string[] {
+    const prefix = options.prefix ?? DEFAULT_PREFIX;
+    const bases = options.base !== undefined ? [options.base] : [...new Set(['/dev/shm', tmpdir(), process.env['SHMARRAY_DIR'] ?? ''])].filter((b) => b !== '');
+    return bases.flatMap((b) => sweepStale(b, prefix));
+  }
+
+  /** True once dispose() ran. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** A fresh path in the store for `name`, sanitised and made unique (`a.f32`, `a-2.f32`, …). */
+  path(name: string): string {
+    this.#check();
+    const safe = safeName(name, 'array');
+    const dot = safe.lastIndexOf('.');
+    const [stem, ext] = dot > 0 ? [safe.slice(0, dot), safe.slice(dot)] : [safe, ''];
+    let candidate = safe;
+    for (let i = 2; this.#names.has(candidate) || exists(join(this.dir, candidate)); i++) candidate = `${stem}-${i}${ext}`;
+    this.#names.add(candidate);
+    return join(this.dir, candidate);
+  }
+
+  /** A writable shared array in the store (raw unless `npy` or a `.npy` name). */
+  create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options: { dtype?: D; npy?: boolean } = {}): SharedArray<D> {
+    return createShared(this.path(name), shape, options);
+  }
+
+  /** Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}. */
+  async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
+    this.#check();
+    return extractZipTo(zipPath, this.dir, this.#archivePrefix(), options);
+  }
+
+  /**
+   * Extracts many archives in a tinypool of `workers` workers. Workers write the files and return
+   * only handles; the result lists the arrays in archive order, then entry order. If any archive
+   * fails, or a worker dies, every file of this call is removed and the first error is thrown.
+   */
+  async extractAll(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedArray[]> {
+    this.#check();
+    const { workers, runtime, ...extract } = options;
+    const n = Math.min(workerCount(workers), Math.max(1, zipPaths.length));
+    const prefixes = zipPaths.map(() => this.#archivePrefix());
+    const pool = createPool(jobs.extract, { workers: n, runtime });
+    try {
+      const settled = await Promise.allSettled(
+        zipPaths.map((zip, i) => pool.run<SharedHandle[]>({ zip, dir: this.dir, prefix: prefixes[i] ?? '', options: extract } satisfies ExtractTask)),
+      );
+      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+      if (failed !== undefined) {
+        await this.#removePrefixed(prefixes);
+        throw failed.reason;
+      }
+      return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value.map((h) => openShared(h)) : []));
+    } finally {
+      await pool.destroy();
+    }
+  }
+
+  /** The files in the store now (full paths, sorted). */
+  files(): string[] {
+    this.#check();
+    return readdirSync(this.dir).sort().map((n) => join(this.dir, n));
+  }
+
+  /** Bytes the store's files hold (on tmpfs: RAM, whether or not anything maps them). */
+  bytes(): number {
+    return this.files().reduce((s, f) => s + statSync(f).size, 0);
+  }
+
+  /** Removes every file and the directory. Idempotent. Views still mapped keep their pages until collected. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    await rm(this.dir, { recursive: true, force: true });
+    forget(this.dir);
+  }
+
+  /** Synchronous {@link dispose}, for `using` and exit paths. */
+  disposeSync(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    rmSync(this.dir, { recursive: true, force: true });
+    forget(this.dir);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+
+  [Symbol.dispose](): void {
+    this.disposeSync();
+  }
+
+  #archivePrefix(): string {
+    return `z${String(this.#archives++).padStart(4, '0')}-`;
+  }
+
+  /** Files whose name starts with one of `prefixes`: what an extraction created, finished or not. */
+  async #removePrefixed(prefixes: readonly string[]): Promise<void> {
+    const names = readdirSync(this.dir).filter((n) => prefixes.some((p) => n.startsWith(p)));
+    await Promise.all(names.map((n) => rm(join(this.dir, n), { force: true })));
+  }
+
+  #check(): void {
+    if (this.#disposed) throw new ShmArrayError('ERR_SHM_CLOSED', `The store ${this.dir} was disposed; create a new one.`, { path: this.dir });
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Total bytes the archives inflate to (central directories only), e.g. for `SharedStore.create({ minFree })`. */
+export async function zipsUncompressedBytes(zipPaths: readonly string[]): Promise<number> {
+  const sizes = await Promise.all(zipPaths.map((z) => zipUncompressedBytes(z)));
+  return sizes.reduce((a, b) => a + b, 0);
+}
