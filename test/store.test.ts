@@ -1,0 +1,208 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, fork } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createPool, openShared, SharedStore } from '../dist/index.js';
+import { fixture, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { buildZip } from './zipwriter.js';
+
+const tmp = tempDir('shmarray-store-');
+after(() => tmp.dispose());
+
+describe('placement', () => {
+  test('defaults to /dev/shm in a 0700 directory named <prefix>-<pid>-<random>, and says why', async () => {
+    const store = await SharedStore.create();
+    try {
+      assert.equal(store.base, '/dev/shm');
+      assert.match(store.dir, new RegExp(`^/dev/shm/shmarray-${process.pid}-[0-9a-f]{12}$`));
+      assert.equal(statSync(store.dir).mode & 0o777, 0o700);
+      assert.match(store.reason, /tmpfs/);
+    } finally {
+      await store.dispose();
+    }
+  });
+
+  test('falls back to the temp directory when /dev/shm has no room for minFree', async () => {
+    const store = await SharedStore.create({ minFree: 2 ** 50 });
+    try {
+      assert.equal(store.base, tmpdir());
+      assert.match(store.reason, /\/dev\/shm has only/);
+    } finally {
+      await store.dispose();
+    }
+  });
+
+  test('the dir option and SHMARRAY_DIR win, in that order', async () => {
+    const a = tmp.path('by-env');
+    const b = tmp.path('by-option');
+    mkdirSync(a);
+    mkdirSync(b);
+    process.env['SHMARRAY_DIR'] = a;
+    try {
+      const byEnv = await SharedStore.create();
+      const byOption = await SharedStore.create({ dir: b });
+      assert.equal(byEnv.base, a);
+      assert.match(byEnv.reason, /SHMARRAY_DIR/);
+      assert.equal(byOption.base, b);
+      await byEnv.dispose();
+      await byOption.dispose();
+    } finally {
+      delete process.env['SHMARRAY_DIR'];
+    }
+  });
+
+  test('an unusable dir is a clear error', async () => {
+    await rejectsWithCode(SharedStore.create({ dir: tmp.path('missing') }), 'ERR_SHM_PERMISSION');
+  });
+});
+
+describe('files and names', () => {
+  test('store.create sanitises names, keeps them unique and inside the store, files 0600', async () => {
+    await using store = await SharedStore.create({ dir: tmp.dir });
+    const a = store.create('../../evil name.f32', 4);
+    const b = store.create('../../evil name.f32', 4);
+    const c = store.create('', 4);
+    for (const x of [a, b, c]) assert.equal(dirname(x.path), store.dir);
+    assert.equal(a.path, join(store.dir, 'evil_name.f32'));
+    assert.equal(b.path, join(store.dir, 'evil_name-2.f32'));
+    assert.equal(statSync(a.path).mode & 0o777, 0o600);
+    assert.equal(store.files().length, 3);
+    assert.equal(store.bytes(), 48);
+  });
+
+  test('dispose removes every file and the directory; it is idempotent; later use throws ERR_SHM_CLOSED', async () => {
+    const store = await SharedStore.create({ dir: tmp.dir });
+    store.create('x', [10, 4]);
+    await store.dispose();
+    await store.dispose();
+    assert.equal(existsSync(store.dir), false);
+    assert.throws(() => store.create('y', 4), { code: 'ERR_SHM_CLOSED' });
+  });
+
+  test('`await using` disposes at the end of the block', async () => {
+    let dir: string;
+    {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      dir = store.dir;
+      store.create('x', 4);
+    }
+    assert.equal(existsSync(dir), false);
+  });
+});
+
+describe('crash safety', () => {
+  /** Runs store-child.mjs, returns its store directory and how it ended. */
+  async function child(how: string, signal?: NodeJS.Signals): Promise<{ dir: string; code: number | null; signal: NodeJS.Signals | null }> {
+    const c = fork(fixture('store-child.mjs'), [how, tmp.dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const dir = await new Promise<string>((r) => c.once('message', (m) => r(String(m))));
+    assert.ok(existsSync(dir), 'the child made its store');
+    c.send('go');
+    if (signal !== undefined) c.kill(signal);
+    const [code, sig] = (await new Promise((r) => c.once('exit', (...a) => r(a)))) as [number | null, NodeJS.Signals | null];
+    return { dir, code, signal: sig };
+  }
+
+  test('normal exit without dispose removes the store', async () => {
+    const r = await child('exit');
+    assert.equal(r.code, 0);
+    assert.equal(existsSync(r.dir), false);
+  });
+
+  test('an uncaught exception removes the store and still fails the process', async () => {
+    const r = await child('throw');
+    assert.equal(r.code, 1);
+    assert.equal(existsSync(r.dir), false);
+  });
+
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    test(`${signal} removes the store, then the process dies of ${signal} as it would have`, async () => {
+      const r = await child('wait', signal);
+      assert.equal(r.signal, signal);
+      assert.equal(existsSync(r.dir), false);
+    });
+  }
+
+  test('SIGKILL leaves the store; the next SharedStore.create() sweeps it', async () => {
+    const r = await child('wait', 'SIGKILL');
+    assert.equal(r.signal, 'SIGKILL');
+    assert.ok(existsSync(r.dir), 'SIGKILL cannot be caught');
+    const next = await SharedStore.create({ dir: tmp.dir });
+    assert.equal(existsSync(r.dir), false, 'swept');
+    await next.dispose();
+  });
+
+  test('the sweep removes nothing else: live pids, other names, other users, symlinks', async () => {
+    const base = tmp.path('sweep');
+    mkdirSync(base);
+    const dead = execFileSync('sh', ['-c', 'echo $$']).toString().trim(); // a pid that has exited
+    const keep = [
+      `shmarray-${process.pid}-0123456789ab`, // alive (this process)
+      `shmarray-1-0123456789ab`, // alive (init), even if not ours to signal
+      `shmarray-${dead}-notHex!`, // wrong form
+      `other-${dead}-0123456789ab`, // another prefix
+      `shmarray-${dead}-0123456789ab-extra`, // wrong form
+    ];
+    for (const d of keep) mkdirSync(join(base, d));
+    const foreign = join(base, `shmarray-${dead}-aaaaaaaaaaaa`);
+    mkdirSync(foreign);
+    chownSync(foreign, 65534, 65534);
+    const link = join(base, `shmarray-${dead}-bbbbbbbbbbbb`);
+    mkdirSync(tmp.path('link-target'));
+    symlinkSync(tmp.path('link-target'), link);
+    const stale = join(base, `shmarray-${dead}-cccccccccccc`);
+    mkdirSync(stale);
+    writeFileSync(join(stale, 'a.f32'), new Uint8Array(8));
+    assert.deepEqual(SharedStore.sweep({ base }), [stale]);
+    assert.deepEqual(readdirSync(base).sort(), [...keep, `shmarray-${dead}-aaaaaaaaaaaa`, `shmarray-${dead}-bbbbbbbbbbbb`].sort());
+    assert.ok(existsSync(tmp.path('link-target')));
+  });
+});
+
+for (const runtime of RUNTIMES) {
+  describe(`workers that die mid-job leave the store intact: ${runtime}`, () => {
+    for (const how of runtime === 'child_process' ? ['exit', 'kill', 'throw'] : ['exit', 'throw']) {
+      test(how, async () => {
+        await using store = await SharedStore.create({ dir: tmp.dir });
+        const a = store.create('data.f32', [1000, 4]);
+        a.data.fill(1);
+        const pool = createPool(fixture('die.mjs'), { runtime, workers: 1 });
+        try {
+          await rejectsWithCode(pool.run({ handle: a.handle, how }), 'ERR_SHM_WORKER');
+        } finally {
+          await pool.destroy();
+        }
+        assert.deepEqual(store.files(), [a.path]);
+        assert.equal(openShared(a.handle).data[3999], 1, 'the data is intact');
+        await store.dispose();
+        assert.equal(existsSync(store.dir), false, 'and disposable');
+      });
+    }
+  });
+
+  describe(`extractAll: ${runtime}`, () => {
+    const zips = [0, 1, 2].map((k) => {
+      const p = tmp.path(`all-${runtime}-${k}.zip`);
+      writeFileSync(p, buildZip([{ name: `part${k}.f32`, data: new Uint8Array(Float32Array.from({ length: 400 }, (_, i) => i + 1000 * k).buffer) }]));
+      return p;
+    });
+
+    test('extracts archives in parallel workers; arrays come back in archive order', async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const all = await store.extractAll(zips, { columns: 4, workers: 2, runtime });
+      assert.deepEqual(all.map((a) => a.shape), [[100, 4], [100, 4], [100, 4]]);
+      assert.deepEqual(all.map((a) => a.data[0]), [0, 1000, 2000]);
+      for (const a of all) assert.equal(dirname(a.path), store.dir);
+    });
+
+    test('one bad archive fails the call and removes every file it made', async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const keep = store.create('keep.f32', 4);
+      const bad = tmp.path(`bad-${runtime}.zip`);
+      writeFileSync(bad, buildZip([{ name: 'x.f32', data: new Uint8Array(16), crc: 7 }]));
+      await rejectsWithCode(store.extractAll([zips[0] ?? '', bad, zips[1] ?? ''], { workers: 2, runtime }), 'ERR_SHM_BAD_ZIP');
+      assert.deepEqual(store.files(), [keep.path]);
+    });
+  });
+}

@@ -1,0 +1,175 @@
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, fork } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { deflateRawSync } from 'node:zlib';
+import { memoryUsage, SharedStore } from '../dist/index.js';
+import { fixture, rejectsWithCode, tempDir } from './helpers.js';
+import { buildZip } from './zipwriter.js';
+
+const MiB = 2 ** 20;
+const tmp = tempDir('shmarray-zip-');
+let store: SharedStore;
+before(async () => {
+  execFileSync('python3', [fixture('make_zips.py'), tmp.dir]);
+  store = await SharedStore.create({ dir: tmp.dir });
+});
+after(async () => {
+  await store.dispose();
+  tmp.dispose();
+});
+
+const f32 = (n: number, f: (i: number) => number): Uint8Array => new Uint8Array(Float32Array.from({ length: n }, (_, i) => f(i)).buffer);
+const zipFile = (name: string, bytes: Uint8Array): string => {
+  const p = tmp.path(name);
+  writeFileSync(p, bytes);
+  return p;
+};
+
+/** The store holds exactly these files before and after a failing call: nothing partial is left. */
+async function failsCleanly(promise: Promise<unknown>, code: Parameters<typeof rejectsWithCode>[1], reason?: string): Promise<void> {
+  const before = store.files();
+  const err = await rejectsWithCode(promise, code);
+  if (reason !== undefined) assert.equal(err.details['reason'], reason, err.message);
+  assert.deepEqual(store.files(), before, 'no partial file is left');
+  const ok = await store.extractZip(tmp.path('python.zip'), { columns: 4 });
+  assert.equal(ok.length, 3, 'the store stays usable');
+}
+
+describe('archives made by others', () => {
+  test("Python's zipfile: deflated and stored raw entries, a .npy entry, a directory entry", async () => {
+    const [values, ints, stored] = await store.extractZip(tmp.path('python.zip'), { columns: 4 });
+    assert.ok(values && ints && stored);
+    assert.deepEqual(values.shape, [1000, 4]);
+    assert.equal(values.row(998)[1], (998 * 4 + 1) / 8);
+    assert.equal(ints.dtype, 'int32');
+    assert.deepEqual(ints.shape, [10, 3]);
+    assert.equal(ints.data[29], 22);
+    assert.deepEqual(stored.shape, [5, 4]);
+    assert.equal(stored.data[19], 19 / 8);
+  });
+
+  test('a Zip64 archive', async () => {
+    const [a] = await store.extractZip(tmp.path('zip64.zip'), { shape: [1000, 4] });
+    assert.ok(a);
+    assert.equal(a.data[3999], 3999 / 8);
+  });
+
+  test('raw entries default to 1-D float32; dtype and shape options apply', async () => {
+    const [a] = await store.extractZip(tmp.path('zip64.zip'));
+    assert.deepEqual(a?.shape, [4000]);
+    const [b] = await store.extractZip(tmp.path('zip64.zip'), { dtype: 'uint8', shape: [16000] });
+    assert.equal(b?.dtype, 'uint8');
+  });
+
+  test('extracted files are read-only, named by the store, inside it', async () => {
+    const arrays = await store.extractZip(tmp.path('python.zip'), { columns: 4 });
+    for (const a of arrays) {
+      assert.equal(dirname(a.path), store.dir);
+      assert.equal(statSync(a.path).mode & 0o777, 0o400);
+      assert.match(a.path, /\/z\d{4}-\d{3}-[A-Za-z0-9._-]+$/);
+    }
+  });
+});
+
+describe('bad archives: a clear error, no partial file, the store still usable', () => {
+  test('not a zip', () => failsCleanly(store.extractZip(zipFile('text.zip', Buffer.from('hello, I am not an archive'))), 'ERR_SHM_BAD_ZIP', 'not-a-zip'));
+
+  test('missing archive', () => failsCleanly(store.extractZip(tmp.path('nope.zip')), 'ERR_SHM_NOT_FOUND'));
+
+  test('truncated archive (cut in half)', () => {
+    const whole = readFileSync(tmp.path('python.zip'));
+    return failsCleanly(store.extractZip(zipFile('half.zip', whole.subarray(0, whole.length >> 1))), 'ERR_SHM_BAD_ZIP', 'not-a-zip');
+  });
+
+  test('corrupt deflate data', () => {
+    const payload = Buffer.from(deflateRawSync(f32(4096, (i) => i)));
+    payload.fill(0xff, 10, 40);
+    return failsCleanly(store.extractZip(zipFile('corrupt.zip', buildZip([{ name: 'a.f32', data: f32(4096, (i) => i), payload }]))), 'ERR_SHM_BAD_ZIP', 'corrupt-data');
+  });
+
+  test('CRC-32 mismatch', () =>
+    failsCleanly(store.extractZip(zipFile('crc.zip', buildZip([{ name: 'a.f32', data: f32(1024, (i) => i), crc: 12345 }]))), 'ERR_SHM_BAD_ZIP', 'crc-mismatch'));
+
+  test('data shorter than the declared size', () =>
+    failsCleanly(store.extractZip(zipFile('short.zip', buildZip([{ name: 'a.f32', data: f32(1024, (i) => i), uncompressedSize: 8192 }]))), 'ERR_SHM_BAD_ZIP', 'size-mismatch'));
+
+  test('zip bomb: inflates far past its declared size; stops at the declared size', () => {
+    const bomb = new Uint8Array(64 * MiB);
+    return failsCleanly(store.extractZip(zipFile('bomb.zip', buildZip([{ name: 'bomb.f32', data: bomb, uncompressedSize: 4096 }]))), 'ERR_SHM_BAD_ZIP', 'size-exceeded');
+  });
+
+  test('a later bad entry removes the earlier good ones of the same archive', () =>
+    failsCleanly(
+      store.extractZip(zipFile('half-good.zip', buildZip([{ name: 'good.f32', data: f32(16, (i) => i) }, { name: 'bad.f32', data: f32(16, (i) => i), crc: 1 }]))),
+      'ERR_SHM_BAD_ZIP',
+      'crc-mismatch',
+    ));
+
+  test('encrypted entry', () =>
+    failsCleanly(store.extractZip(zipFile('enc.zip', buildZip([{ name: 'a.f32', data: f32(16, (i) => i), flags: 0x801 }]))), 'ERR_SHM_ZIP_UNSUPPORTED'));
+
+  test('unsupported compression method (bzip2, made by Python)', () => failsCleanly(store.extractZip(tmp.path('bzip2.zip')), 'ERR_SHM_ZIP_UNSUPPORTED'));
+
+  test('a size that does not fit the columns', () =>
+    failsCleanly(store.extractZip(zipFile('odd.zip', buildZip([{ name: 'a.f32', data: new Uint8Array(20) }])), { columns: 4 }), 'ERR_SHM_SHAPE_MISMATCH'));
+
+  test('a size that does not fit the given shape', () =>
+    failsCleanly(store.extractZip(zipFile('shape.zip', buildZip([{ name: 'a.f32', data: f32(12, (i) => i) }])), { shape: [4, 4] }), 'ERR_SHM_SHAPE_MISMATCH'));
+
+  test('a corrupt .npy entry', () =>
+    failsCleanly(store.extractZip(zipFile('npy.zip', buildZip([{ name: 'a.npy', data: Buffer.from("\x93NUMPY\x01\x00\x10\x00{'descr': 42}   \n", 'latin1') }]))), 'ERR_SHM_BAD_NPY'));
+
+  test('not enough room: checked from the central directory before writing', () =>
+    failsCleanly(store.extractZip(zipFile('huge.zip', buildZip([{ name: 'a.f32', data: f32(16, (i) => i), uncompressedSize: 2 ** 50 }]))), 'ERR_SHM_NO_SPACE'));
+});
+
+describe('hostile entry names are never used as paths', () => {
+  for (const name of ['../../escape.f32', '/etc/abs-escape.f32', 'nul\0byte.f32', '..\\..\\win.f32', '.hidden', '']) {
+    test(JSON.stringify(name), async () => {
+      const archive = zipFile(`hostile-${Buffer.from(name).toString('hex')}.zip`, buildZip([{ name, data: f32(4, (i) => i) }]));
+      const parent = readdirSync(dirname(store.dir));
+      const [a] = await store.extractZip(archive);
+      assert.ok(a);
+      assert.equal(dirname(a.path), store.dir, 'the file is inside the store');
+      assert.match(a.path.slice(store.dir.length + 1), /^z\d{4}-\d{3}-[A-Za-z0-9_][A-Za-z0-9._-]*$/);
+      assert.deepEqual(readdirSync(dirname(store.dir)), parent, 'nothing appeared beside the store');
+      assert.equal(existsSync('/etc/abs-escape.f32'), false);
+    });
+  }
+});
+
+test('streamed: extracting a 256 MiB entry grows memory by < 25% of it, no more than a 64 MiB entry does + 16 MiB', async () => {
+  const peaks: number[] = [];
+  for (const mib of [64, 256]) {
+    const dir = tempDir('shmarray-zipmem-');
+    try {
+      execFileSync('python3', [fixture('make_zips.py'), dir.dir, String(mib)]);
+      // Sampled from outside, so the sampling itself does not add to what is measured.
+      const child = fork(fixture('extract-child.mjs'), [dir.path('big.zip'), dir.dir], { stdio: 'inherit' });
+      await new Promise((r) => child.once('message', r));
+      const base = memoryUsage(child.pid).anonymous ?? 0;
+      let peak = 0;
+      let done = false;
+      const finished = new Promise<{ bytes: number }>((r) => child.once('message', r)).finally(() => (done = true));
+      child.send('go');
+      while (!done) {
+        try {
+          peak = Math.max(peak, (memoryUsage(child.pid).anonymous ?? 0) - base);
+        } catch {
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      assert.equal((await finished).bytes, mib * MiB);
+      await new Promise((r) => child.once('exit', r));
+      peaks.push(peak);
+    } finally {
+      dir.dispose();
+    }
+  }
+  const [small = 0, big = 0] = peaks;
+  assert.ok(big < 0.25 * 256 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB for a 256 MiB entry`);
+  assert.ok(big < small + 16 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB (256 MiB entry) vs ${(small / MiB).toFixed(1)} MiB (64 MiB entry)`);
+});
