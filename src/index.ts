@@ -16,3 +16,6 @@ export { jobs, createPool, WorkerPool, splitRows } from './pool.js';
 export type { Runtime, PoolOptions } from './pool.js';
 export { generateDataset, writeZip, fillRows } from './dataset.js';
 export type { DatasetOptions, DatasetFile } from './dataset.js';
+export { columnStats, normalize } from './column-stats.js';
+export type { JobOptions } from './column-stats.js';
+export type { ColumnStats, PartialStats } from './stats.js';

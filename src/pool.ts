@@ -11,6 +11,10 @@ export type Runtime = 'worker_threads' | 'child_process';
 export const jobs = {
   /** `extract({ zip, dir, prefix, options })` → handles of the extracted arrays. */
   extract: fileURLToPath(new URL('./jobs/extract.js', import.meta.url)),
+  /** `stats({ segments, columns })` → partial column statistics of those rows. */
+  stats: fileURLToPath(new URL('./jobs/stats.js', import.meta.url)),
+  /** `normalize({ input, output, mean, std, from, to })` → rows written into `output`. */
+  normalize: fileURLToPath(new URL('./jobs/normalize.js', import.meta.url)),
 } as const;
 
 /** Options of {@link createPool}. */
@@ -57,11 +61,11 @@ export class WorkerPool implements AsyncDisposable {
     this.tinypool.on('error', () => {});
   }
 
-  /** Runs one task; see the class comment for how failures come back. */
-  async run<T>(task: unknown): Promise<T> {
+  /** Runs one task (in `options.filename`'s module if given); see the class comment for failures. */
+  async run<T>(task: unknown, options: { filename?: string } = {}): Promise<T> {
     this.#watchThreads();
     try {
-      return (await this.tinypool.run(task)) as T;
+      return (await this.tinypool.run(task, options)) as T;
     } catch (err) {
       const revived = ShmArrayError.from(err);
       if (revived !== undefined) throw revived;

@@ -1,0 +1,27 @@
+/** Worker: partial column statistics over row ranges of mapped arrays. Returns numbers only. */
+import { openShared, type SharedHandle } from '../shared-array.js';
+import { emptyStats, mergeStats, partialStats, type PartialStats } from '../stats.js';
+
+/** Rows [from, to) of the array behind `data`. */
+export interface StatsSegment {
+  data: SharedHandle;
+  from: number;
+  to: number;
+}
+
+/** One task: consecutive segments, usually this worker's share of all rows. */
+export interface StatsTask {
+  segments: StatsSegment[];
+  columns: number;
+}
+
+/** Maps each segment's array by handle (no copy) and returns the merged partial statistics. */
+export default function stats(task: StatsTask): PartialStats {
+  let acc = emptyStats(task.columns);
+  for (const s of task.segments) {
+    const a = openShared(s.data);
+    acc = mergeStats(acc, partialStats(a.data, task.columns, s.from, s.to));
+    a.close();
+  }
+  return acc;
+}
