@@ -1,78 +1,86 @@
 #!/usr/bin/env node
-import { Command, CommanderError, InvalidArgumentError } from 'commander';
+/** The `shmarray` command: bench, extract, stats, info. Bad arguments exit 2 with one line. */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import * as parse from './commands/args.js';
+import { benchCommand } from './commands/bench.js';
+import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
 import { ShmArrayError } from './errors.js';
-import { openShared } from './shared-array.js';
-import { parseDType, type DType } from './dtype.js';
 
-/** Parses `4`, `1000x4` or `1000,4` into a shape. */
-function parseShape(text: string): number[] {
-  const dims = text.split(/[x,]/).map((s) => Number(s.trim()));
-  if (dims.some((n) => !Number.isSafeInteger(n) || n < 0)) throw new InvalidArgumentError(`"${text}" is not a shape; write it like 1000x4.`);
-  return dims;
-}
+const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
-function parseDtypeOption(text: string): DType {
-  try {
-    return parseDType(text);
-  } catch (err) {
-    throw new InvalidArgumentError(err instanceof Error ? err.message : String(err));
-  }
-}
-
-function info(file: string, opts: { shape?: number[]; dtype?: DType; json?: boolean }): void {
-  const array = openShared(file, opts.shape, { dtype: opts.dtype });
-  const { resident, total } = array.residency();
-  const facts = {
-    path: array.path,
-    format: array.npy ? 'npy' : 'raw',
-    shape: array.shape,
-    dtype: array.dtype,
-    offset: array.offset,
-    bytes: array.byteLength,
-    residentPages: resident,
-    pages: total,
-  };
-  array.close();
-  if (opts.json) {
-    console.log(JSON.stringify(facts));
-    return;
-  }
-  console.log(`${facts.path}
-  format    ${facts.format}
-  shape     [${facts.shape.join(', ')}]
-  dtype     ${facts.dtype}
-  bytes     ${facts.bytes} (data at offset ${facts.offset})
-  resident  ${total === 0 ? 'nothing mapped' : `${resident} of ${total} pages (${((100 * resident) / total).toFixed(1)}%)`}`);
-}
-
-/** Builds the `shmarray` command-line program. */
+/** Builds the `shmarray` program (exported for tests and embedding). */
 export function program(): Command {
   const cmd = new Command('shmarray')
-    .description('Share large numeric arrays between Node workers without copying them.')
-    .exitOverride();
+    .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy'));
+
+  cmd
+    .command('bench')
+    .description('Generate zipped float32 datasets, then deliver them to a worker pool by copy, SharedArrayBuffer and memory map, run column statistics, and measure time and memory (PSS, not RSS).')
+    .option('--files <n>', 'number of zip files', parse.positiveInt, 15)
+    .addOption(new Option('--size <bytes>', 'total uncompressed size, e.g. 240MiB, 480MB, 2GiB').argParser(parse.bytes).default(240 * 2 ** 20, '240MiB'))
+    .option('--columns <n>', 'float32 columns per row', parse.positiveInt, 4)
+    .option('--workers <n>', `workers per pool (default: cores, here ${availableParallelism()})`, parse.positiveInt)
+    .addOption(new Option('--runtime <runtime>', 'worker_threads, child_process or both').argParser(parse.runtimes).default(['worker_threads', 'child_process'], 'both'))
+    .addOption(new Option('--modes <list>', 'delivery modes, comma-separated: copy, sab, map').argParser(parse.modes).default(['copy', 'sab', 'map'], 'copy,sab,map'))
+    .option('--repeat <k>', 'runs per scenario; the median is reported', parse.positiveInt, 1)
+    .option('--json <file>', 'write the full report as JSON')
+    .option('--svg <file>', 'write a chart (open it in a browser)')
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray bench --size 2GiB --runtime child_process --modes copy,map', 'shmarray bench --repeat 3 --json bench.json --svg bench.svg'))
+    .action(benchCommand);
+
+  cmd
+    .command('extract')
+    .description('Extract zip archives (streamed, CRC-checked, in parallel) and print one handle per array as a JSON line.')
+    .argument('<zip...>', 'zip archives')
+    .option('--dir <dir>', 'output directory (default: a new directory on /dev/shm when it has room); the files stay')
+    .option('--columns <n>', 'columns of raw entries; rows are inferred', parse.positiveInt)
+    .option('--shape <shape>', 'exact shape of raw entries, e.g. 1000x4', parse.shape)
+    .option('--dtype <dtype>', 'element type of raw entries (default float32)', parse.dtype)
+    .option('--workers <n>', 'archives extracted at once (default: cores)', parse.positiveInt)
+    .addHelpText('after', examples('shmarray extract data/file_*.zip --columns 4 --dir /dev/shm/job'))
+    .action(extractCommand);
+
+  cmd
+    .command('stats')
+    .description('Per-column count, mean, std, min and max of zip archives and data files, computed in a worker pool.')
+    .argument('<input...>', 'zip archives, .npy files, or raw files with --columns or --shape')
+    .option('--columns <n>', 'columns of raw data; rows are inferred', parse.positiveInt)
+    .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
+    .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
+    .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
+    .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
+    .option('--json', 'print the statistics as JSON')
+    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json'))
+    .action(statsCommand);
+
   cmd
     .command('info')
-    .description('Show the shape, dtype, size and page residency of a shared array file.')
-    .argument('<file>', 'a .npy file, or a raw file with --shape')
-    .option('-s, --shape <shape>', 'shape of a raw file, e.g. 1000x4', parseShape)
-    .option('-d, --dtype <dtype>', 'element type of a raw file (default float32)', parseDtypeOption)
+    .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why.')
+    .argument('<file>', 'a .npy file, or a raw file with --shape or --columns')
+    .option('--shape <shape>', 'shape of a raw file, e.g. 1000x4', parse.shape)
+    .option('--columns <n>', 'columns of a raw file; rows are inferred', parse.positiveInt)
+    .option('--dtype <dtype>', 'element type of a raw file (default float32)', parse.dtype)
     .option('--json', 'print one JSON object')
-    .addHelpText('after', '\nExamples:\n  $ shmarray info data.npy\n  $ shmarray info /dev/shm/job/a.f32 --shape 1000000x4')
-    .action(info);
+    .addHelpText('after', examples('shmarray info data.npy', 'shmarray info /dev/shm/job/a.f32 --columns 4'))
+    .action(infoCommand);
   return cmd;
 }
 
-async function main(argv: string[]): Promise<number> {
+/** Runs the program; returns the exit status (0 ok, 1 failed, 2 bad arguments). */
+export async function main(argv: readonly string[]): Promise<number> {
   try {
-    await program().parseAsync(argv);
+    await program().parseAsync([...argv]);
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ShmArrayError) {
-      console.error(`shmarray: ${err.message} [${err.code}]`);
-      return 1;
-    }
-    throw err;
+    const e = ShmArrayError.from(err);
+    if (e === undefined) throw err;
+    console.error(`shmarray: ${e.message} [${e.code}]`);
+    return e.code === 'ERR_SHM_BAD_ARGUMENT' ? 2 : 1;
   }
 }
 

@@ -34,21 +34,26 @@ async function withPool<T>(options: JobOptions, filename: string, run: (pool: Wo
   }
 }
 
+/** Rows [from, to) of the array at `index` of a list. */
+export interface RowSegment {
+  index: number;
+  from: number;
+  to: number;
+}
+
 /**
- * Splits the rows of all arrays (taken one after the other) into `parts` contiguous shares of
- * near-equal size; each share is a list of (array, from, to) segments.
+ * Splits the rows of several arrays, taken one after the other, into `parts` contiguous shares of
+ * near-equal size; each share is a list of (array index, from, to) segments.
  */
-export function shareRows(handles: readonly SharedHandle[], parts: number): StatsSegment[][] {
-  const rows = handles.map((h) => h.shape[0] ?? 0);
-  const total = rows.reduce((a, b) => a + b, 0);
+export function shareRows(rowsPerArray: readonly number[], parts: number): RowSegment[][] {
+  const total = rowsPerArray.reduce((a, b) => a + b, 0);
   return splitRows(total, parts).map(([lo, hi]) => {
-    const segments: StatsSegment[] = [];
+    const segments: RowSegment[] = [];
     let base = 0;
-    handles.forEach((h, i) => {
-      const n = rows[i] ?? 0;
+    rowsPerArray.forEach((n, index) => {
       const from = Math.max(lo, base);
       const to = Math.min(hi, base + n);
-      if (from < to) segments.push({ data: h, from: from - base, to: to - base });
+      if (from < to) segments.push({ index, from: from - base, to: to - base });
       base += n;
     });
     return segments;
@@ -70,7 +75,9 @@ export async function columnStats(arrays: ArrayLike2D | readonly ArrayLike2D[], 
     }
   }
   return withPool(options, jobs.stats, async (pool) => {
-    const shares = shareRows(handles, pool.workers);
+    const shares = shareRows(handles.map((h) => h.shape[0] ?? 0), pool.workers).map((share) =>
+      share.map(({ index, from, to }): StatsSegment => ({ data: handles[index] as SharedHandle, from, to })),
+    );
     const parts = await Promise.all(shares.map((segments) => pool.run<PartialStats>({ segments, columns } satisfies StatsTask, { filename: jobs.stats })));
     return finishStats(parts.reduce(mergeStats, emptyStats(columns)), columns);
   });

@@ -19,3 +19,5 @@ export type { DatasetOptions, DatasetFile } from './dataset.js';
 export { columnStats, normalize } from './column-stats.js';
 export type { JobOptions } from './column-stats.js';
 export type { ColumnStats, PartialStats } from './stats.js';
+export { runBenchmark, scenarios, BENCH_MODES } from './benchmark.js';
+export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './benchmark.js';

@@ -7,11 +7,11 @@ import type { DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
 import { forget, removeOnExit, sweepStale } from './lifecycle.js';
 import { choosePlacement } from './placement.js';
-import { createPool, jobs, workerCount, type Runtime } from './pool.js';
+import type { Runtime } from './pool.js';
+import { extractInto } from './extract-all.js';
 import type { ShapeLike } from './shape.js';
 import { createShared, openShared, type SharedArray, type SharedHandle } from './shared-array.js';
 import { extractZipTo, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
-import type { ExtractTask } from './jobs/extract.js';
 
 /** Options of {@link SharedStore.create}. */
 export interface StoreOptions {
@@ -112,29 +112,21 @@ export class SharedStore implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Extracts many archives in a tinypool of `workers` workers. Workers write the files and return
+   * Extracts many archives in a pool of `workers` workers. Workers write the files and return
    * only handles; the result lists the arrays in archive order, then entry order. If any archive
    * fails, or a worker dies, every file of this call is removed and the first error is thrown.
    */
   async extractAll(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedArray[]> {
+    return (await this.extractHandles(zipPaths, options)).map((h) => openShared(h));
+  }
+
+  /**
+   * {@link extractAll} without mapping anything in this process: only the handles, to pass on to
+   * workers. A parent that never maps the data never holds its pages.
+   */
+  async extractHandles(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
     this.#check();
-    const { workers, runtime, ...extract } = options;
-    const n = Math.min(workerCount(workers), Math.max(1, zipPaths.length));
-    const prefixes = zipPaths.map(() => this.#archivePrefix());
-    const pool = createPool(jobs.extract, { workers: n, runtime });
-    try {
-      const settled = await Promise.allSettled(
-        zipPaths.map((zip, i) => pool.run<SharedHandle[]>({ zip, dir: this.dir, prefix: prefixes[i] ?? '', options: extract } satisfies ExtractTask)),
-      );
-      const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-      if (failed !== undefined) {
-        await this.#removePrefixed(prefixes);
-        throw failed.reason;
-      }
-      return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value.map((h) => openShared(h)) : []));
-    } finally {
-      await pool.destroy();
-    }
+    return extractInto(this.dir, zipPaths.map((zip) => ({ zip, prefix: this.#archivePrefix() })), options);
   }
 
   /** The files in the store now (full paths, sorted). */
@@ -174,12 +166,6 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   #archivePrefix(): string {
     return `z${String(this.#archives++).padStart(4, '0')}-`;
-  }
-
-  /** Files whose name starts with one of `prefixes`: what an extraction created, finished or not. */
-  async #removePrefixed(prefixes: readonly string[]): Promise<void> {
-    const names = readdirSync(this.dir).filter((n) => prefixes.some((p) => n.startsWith(p)));
-    await Promise.all(names.map((n) => rm(join(this.dir, n), { force: true })));
   }
 
   #check(): void {

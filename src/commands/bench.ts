@@ -1,0 +1,79 @@
+/** `shmarray bench`: copy vs SharedArrayBuffer vs map, measured honestly, as a table, JSON and SVG. */
+import { writeFileSync } from 'node:fs';
+import { runBenchmark, type BenchMode, type BenchReport } from '../benchmark.js';
+import { benchChart } from '../chart.js';
+import type { Runtime } from '../pool.js';
+import { progressBar } from '../progress.js';
+
+/** Options of the bench command. */
+export interface BenchCommandOptions {
+  files: number;
+  size: number;
+  columns: number;
+  workers?: number;
+  runtime: Runtime[];
+  modes: BenchMode[];
+  repeat: number;
+  json?: string;
+  svg?: string;
+}
+
+const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
+
+/** The report as the table printed on stdout. */
+export function formatReport(r: BenchReport): string {
+  const head = ['mode', 'runtime', 'extract s', 'deliver s', 'job s', 'total s', 'parent PSS', 'workers PSS', 'copies', 'footprint', 'stats'];
+  const rows = r.results.map((x) => [
+    x.mode,
+    x.runtime,
+    x.extractSeconds.toFixed(2),
+    x.deliverSeconds.toFixed(3),
+    x.jobSeconds.toFixed(3),
+    x.totalSeconds.toFixed(2),
+    `${mib(x.parentPss)} MiB`,
+    x.runtime === 'worker_threads' ? '(in parent)' : `${mib(x.workersPss)} MiB`,
+    `${mib(x.copiesBytes)} MiB`,
+    `${mib(x.footprintBytes)} MiB`,
+    x.statsMatch ? 'same' : 'DIFFER',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  const d = r.dataset;
+  const out = [
+    `dataset: ${d.files} zip files, ${mib(d.bytes)} MiB of float32 (${d.rows} rows × ${d.columns}), ${mib(d.compressedBytes)} MiB zipped; ${r.workers} workers; ${r.machine.cores} cores; Node ${r.machine.node}${r.repeat > 1 ? `; median of ${r.repeat}` : ''}`,
+    '',
+    line(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...rows.map(line),
+    '',
+    'footprint = Σ (PSS anon + PSS file) over the parent and its workers + what the store holds on tmpfs; copies = Σ PSS anon.',
+  ];
+  for (const c of r.copyOverMap) out.push(`copy ÷ map footprint, ${c.runtime}: ${c.ratio.toFixed(2)}×`);
+  for (const x of r.results.filter((y) => y.mode === 'map')) {
+    out.push(`map, ${x.runtime}: footprint − idle baseline = ${((x.footprintBytes - x.baselineBytes) / d.bytes).toFixed(2)} × dataset; deliver ${((1000 * x.deliverSeconds) / x.workers).toFixed(1)} ms per worker`);
+  }
+  return out.join('\n');
+}
+
+/** Runs the benchmark, prints the table, and writes JSON and SVG when asked. */
+export async function benchCommand(o: BenchCommandOptions): Promise<void> {
+  const bar = progressBar();
+  let report: BenchReport;
+  try {
+    report = await runBenchmark({
+      files: o.files,
+      bytes: o.size,
+      columns: o.columns,
+      workers: o.workers,
+      runtimes: o.runtime,
+      modes: o.modes,
+      repeat: o.repeat,
+      onProgress: (done, total, label) => bar.update(done, total, label),
+    });
+  } finally {
+    bar.finish();
+  }
+  console.log(formatReport(report));
+  if (o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+  if (o.svg !== undefined) writeFileSync(o.svg, benchChart(report));
+}

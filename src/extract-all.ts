@@ -1,0 +1,32 @@
+/** Parallel extraction of many archives into one directory, all or nothing. */
+import { readdirSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ExtractTask } from './jobs/extract.js';
+import { createPool, jobs, workerCount, type PoolOptions } from './pool.js';
+import type { SharedHandle } from './shared-array.js';
+import type { ExtractOptions } from './zip.js';
+
+/**
+ * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, in a pool of
+ * workers that return only handles (in archive order, then entry order). If any archive fails or
+ * a worker dies, every file with one of these prefixes is removed and the first error is thrown.
+ */
+export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions = {}): Promise<SharedHandle[]> {
+  const { workers, runtime, ...extract } = options;
+  const n = Math.min(workerCount(workers), Math.max(1, archives.length));
+  const pool = createPool(jobs.extract, { workers: n, runtime });
+  try {
+    const settled = await Promise.allSettled(archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      // A worker that died mid-entry could not clean up after itself: remove by prefix.
+      const names = readdirSync(dir).filter((name) => archives.some((a) => name.startsWith(a.prefix)));
+      await Promise.all(names.map((name) => rm(join(dir, name), { force: true })));
+      throw failed.reason;
+    }
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+  } finally {
+    await pool.destroy();
+  }
+}

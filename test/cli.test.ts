@@ -1,0 +1,113 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { generateDataset, openShared, type BenchReport } from '../dist/index.js';
+import { tempDir } from './helpers.js';
+
+const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const run = promisify(execFile);
+const tmp = tempDir('shmarray-cli-');
+after(() => tmp.dispose());
+
+/** Runs the CLI as a user would; resolves with its status and output, never rejects. */
+async function shmarray(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [cli, ...args], { maxBuffer: 1 << 24 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+test('bench: end to end, JSON of the documented shape, map uses less memory than copy', async () => {
+  const json = tmp.path('bench.json');
+  const svg = tmp.path('bench.svg');
+  const r = await shmarray('bench', '--size', '16MB', '--files', '3', '--json', json, '--svg', svg);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /copy ÷ map footprint, worker_threads: [\d.]+×/);
+  assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal');
+  const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
+  assert.equal(typeof report.machine.cores, 'number');
+  assert.equal(typeof report.machine.memoryBytes, 'number');
+  assert.match(report.machine.node, /^v\d+/);
+  assert.equal(typeof report.machine.kernel, 'string');
+  assert.equal(report.dataset.files, 3);
+  assert.ok(Math.abs(report.dataset.bytes - 16e6) < 64);
+  const combos = report.results.map((x) => `${x.mode}/${x.runtime}`).sort();
+  assert.deepEqual(combos, ['copy/child_process', 'copy/worker_threads', 'map/child_process', 'map/worker_threads', 'sab/worker_threads']);
+  for (const x of report.results) {
+    for (const k of ['workers', 'extractSeconds', 'deliverSeconds', 'jobSeconds', 'totalSeconds', 'parentPss', 'workersPss', 'copiesBytes', 'footprintBytes'] as const) {
+      assert.equal(typeof x[k], 'number', `${k} of ${x.mode}/${x.runtime}`);
+      assert.ok(x[k] >= 0);
+    }
+    assert.equal(x.statsMatch, true, `${x.mode}/${x.runtime} computed the same statistics`);
+  }
+  for (const runtime of ['worker_threads', 'child_process'] as const) {
+    const copy = report.results.find((x) => x.mode === 'copy' && x.runtime === runtime);
+    const map = report.results.find((x) => x.mode === 'map' && x.runtime === runtime);
+    assert.ok(copy && map);
+    assert.ok(map.footprintBytes < copy.footprintBytes, `${runtime}: map ${map.footprintBytes} < copy ${copy.footprintBytes}`);
+    assert.ok(map.copiesBytes < copy.copiesBytes);
+  }
+  const chart = readFileSync(svg, 'utf8');
+  assert.match(chart, /^<\?xml[^]*<svg [^]*<rect [^]*<\/svg>\n$/);
+});
+
+describe('extract, stats, info', () => {
+  test('extract prints one handle per line; stats and info read them back', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('zips'), files: 2, bytes: 64 * 1024 })).map((d) => d.path);
+    const out = tmp.path('extracted');
+    const r = await shmarray('extract', ...zips, '--dir', out, '--columns', '4');
+    assert.equal(r.code, 0, r.stderr);
+    const handles = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; shape: number[] });
+    assert.equal(handles.length, 2);
+    assert.deepEqual(readdirSync(out).sort(), ['file_0-000-data.f32', 'file_1-000-data.f32']);
+    assert.equal(openShared(handles[0] as never).shape[1], 4);
+
+    const fromZips = await shmarray('stats', ...zips, '--columns', '4', '--json');
+    const fromFiles = await shmarray('stats', ...handles.map((h) => h.path), '--columns', '4', '--json');
+    assert.equal(fromZips.code, 0, fromZips.stderr);
+    assert.deepEqual(JSON.parse(fromZips.stdout), JSON.parse(fromFiles.stdout));
+    assert.equal((JSON.parse(fromZips.stdout) as { rows: number }).rows, 4096);
+
+    const info = await shmarray('info', handles[0]?.path ?? '', '--columns', '4', '--json');
+    assert.equal(info.code, 0, info.stderr);
+    const facts = JSON.parse(info.stdout) as { shape: number[]; storeDir: string; storeReason: string };
+    assert.deepEqual(facts.shape, [2048, 4]);
+    assert.equal(facts.storeDir, '/dev/shm');
+    assert.match(facts.storeReason, /free/);
+  });
+
+  test('a bad archive fails with its code and leaves nothing in --dir', async () => {
+    const bad = tmp.path('bad.zip');
+    await import('node:fs').then((fs) => fs.writeFileSync(bad, 'not a zip'));
+    const out = tmp.path('bad-out');
+    const r = await shmarray('extract', bad, '--dir', out);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[ERR_SHM_BAD_ZIP\]\n$/);
+    assert.deepEqual(readdirSync(out), []);
+  });
+});
+
+describe('bad arguments exit with status 2 and a one-line reason', () => {
+  for (const args of [['bench', '--size', 'lots'], ['bench', '--runtime', 'fibers'], ['bench', '--modes', 'copy,teleport'], ['bench', '--workers', '0'], ['stats'], ['frobnicate'], ['info', 'x', '--shape', '4xq']]) {
+    test(args.join(' '), async () => {
+      const r = await shmarray(...args);
+      assert.equal(r.code, 2);
+      assert.equal(r.stdout, '');
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+    });
+  }
+
+  test('every command has --help with an example', async () => {
+    for (const c of ['bench', 'extract', 'stats', 'info']) {
+      const r = await shmarray(c, '--help');
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /Examples:\n {2}\$ /);
+    }
+  });
+});
