@@ -18,6 +18,8 @@ export { generateDataset, writeZip, fillRows } from './dataset.js';
 export type { DatasetOptions, DatasetFile } from './dataset.js';
 export { columnStats, normalize } from './column-stats.js';
 export type { JobOptions } from './column-stats.js';
+export { partialStats, mergeStats, finishStats } from './stats.js';
 export type { ColumnStats, PartialStats } from './stats.js';
 export { runBenchmark, scenarios, BENCH_MODES } from './benchmark.js';
 export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './benchmark.js';
+export { openSharedCached, pruneMapCache } from './map-cache.js';

@@ -1,5 +1,6 @@
 /** Worker: writes z-scored rows of a mapped input into a mapped, writable output. */
-import { openShared, type SharedHandle } from '../shared-array.js';
+import { openSharedCached } from '../map-cache.js';
+import type { SharedHandle } from '../shared-array.js';
 
 /** Rows [from, to) of `input`, normalised with `mean` and `std` per column, into `output`. */
 export interface NormalizeTask {
@@ -13,8 +14,8 @@ export interface NormalizeTask {
 
 /** Writes (x − mean) / std (0 where std is 0) for its rows; returns the number of rows written. */
 export default function normalize(task: NormalizeTask): number {
-  const input = openShared(task.input);
-  const output = openShared(task.output);
+  const input = openSharedCached(task.input);
+  const output = openSharedCached(task.output);
   const columns = task.mean.length;
   const scale = task.std.map((s) => (s > 0 ? 1 / s : 0));
   const x = input.data;
@@ -25,7 +26,5 @@ export default function normalize(task: NormalizeTask): number {
     for (let i = task.from * columns + c, end = task.to * columns; i < end; i += columns) y[i] = ((x[i] as number) - m) * k;
   }
   output.flush();
-  input.close();
-  output.close();
   return task.to - task.from;
 }

@@ -1,5 +1,6 @@
 /** Worker: partial column statistics over row ranges of mapped arrays. Returns numbers only. */
-import { openShared, type SharedHandle } from '../shared-array.js';
+import { openSharedCached } from '../map-cache.js';
+import type { SharedHandle } from '../shared-array.js';
 import { emptyStats, mergeStats, partialStats, type PartialStats } from '../stats.js';
 
 /** Rows [from, to) of the array behind `data`. */
@@ -15,13 +16,11 @@ export interface StatsTask {
   columns: number;
 }
 
-/** Maps each segment's array by handle (no copy) and returns the merged partial statistics. */
+/** Maps each segment's array by handle (no copy; reused across tasks) and returns the merged partial statistics. */
 export default function stats(task: StatsTask): PartialStats {
   let acc = emptyStats(task.columns);
   for (const s of task.segments) {
-    const a = openShared(s.data);
-    acc = mergeStats(acc, partialStats(a.data, task.columns, s.from, s.to));
-    a.close();
+    acc = mergeStats(acc, partialStats(openSharedCached(s.data).data, task.columns, s.from, s.to));
   }
   return acc;
 }
