@@ -23,3 +23,6 @@ export type { ColumnStats, PartialStats } from './stats.js';
 export { runBenchmark, scenarios, BENCH_MODES } from './benchmark.js';
 export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './benchmark.js';
 export { openSharedCached, pruneMapCache } from './map-cache.js';
+export { gzipParallel } from './gzip.js';
+export type { GzipOptions, GzipResult, GzipInput } from './gzip.js';
+export { crc32Combine } from './crc32-combine.js';

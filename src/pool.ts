@@ -15,6 +15,8 @@ export const jobs = {
   stats: fileURLToPath(new URL('./jobs/stats.js', import.meta.url)),
   /** `normalize({ input, output, mean, std, from, to })` → rows written into `output`. */
   normalize: fileURLToPath(new URL('./jobs/normalize.js', import.meta.url)),
+  /** `compress({ source, level, format, last })` → one compressed chunk (gzipParallel). */
+  compress: fileURLToPath(new URL('./jobs/compress.js', import.meta.url)),
   /** The bench worker: holds a delivered dataset, computes statistics over it, lets go. */
   hold: fileURLToPath(new URL('./jobs/hold.js', import.meta.url)),
 } as const;

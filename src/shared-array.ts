@@ -24,6 +24,8 @@ export interface SharedHandle {
   readonly mode: Mode;
   /** The file is a .npy file; its header is checked again when the handle is opened. */
   readonly npy: boolean;
+  /** The array is a window into a larger raw file (see {@link OpenOptions.window}). */
+  readonly window?: boolean;
 }
 
 /** Options of {@link openShared}. */
@@ -35,6 +37,12 @@ export interface OpenOptions<D extends DType = DType> {
   offset?: number;
   /** madvise hint for the access pattern (default `'normal'`). */
   advice?: Advice;
+  /**
+   * Map only `shape` elements at `offset` of a larger file, read as raw bytes of `dtype` whatever
+   * the file holds (no .npy detection). The file must hold at least that much. Default false: the
+   * file must be exactly `offset` + the shape's bytes, which catches wrong shapes.
+   */
+  window?: boolean;
 }
 
 /** Options of {@link createShared}. */
@@ -63,6 +71,7 @@ export class SharedArray<D extends DType = DType> {
   readonly offset: number;
   readonly mode: Mode;
   readonly npy: boolean;
+  readonly window: boolean;
   readonly byteLength: number;
   #data: TypedArrayOf[D] | undefined;
   #mapping: Mapping | undefined;
@@ -75,6 +84,7 @@ export class SharedArray<D extends DType = DType> {
     this.offset = handle.offset;
     this.mode = handle.mode;
     this.npy = handle.npy;
+    this.window = handle.window === true;
     this.byteLength = data.byteLength;
     this.#data = data;
     this.#mapping = mapping;
@@ -94,7 +104,8 @@ export class SharedArray<D extends DType = DType> {
   /** The plain, JSON-serialisable handle to send to workers instead of the array. */
   get handle(): SharedHandle {
     if (this.#data === undefined) throw this.#closedError('handle');
-    return { path: this.path, shape: [...this.shape], dtype: this.dtype, offset: this.offset, mode: this.mode, npy: this.npy };
+    const h = { path: this.path, shape: [...this.shape], dtype: this.dtype, offset: this.offset, mode: this.mode, npy: this.npy };
+    return this.window ? { ...h, window: true } : h;
   }
 
   /** True once close() was called. */
@@ -160,7 +171,7 @@ export function openShared(target: string | SharedHandle, shape?: ShapeLike, opt
   if (typeof target === 'object' && target !== null) {
     if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');
     const h = checkHandle(target);
-    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset }, h.npy);
+    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true }, h.npy);
   }
   if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
   return open(target, shape === undefined ? undefined : normalizeShape(shape), options, undefined);
@@ -174,7 +185,8 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
   const fd = openRegularFile(path, mode);
   try {
     const size = fs.fstatSync(fd).size;
-    const prefix = readAt(fd, Math.min(size, NPY_PREFIX_BYTES), 0);
+    const window = options.window === true;
+    const prefix = window ? new Uint8Array(0) : readAt(fd, Math.min(size, NPY_PREFIX_BYTES), 0);
     const npy = isNpy(prefix);
     if (expectNpy !== undefined && npy !== expectNpy) {
       throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${path} has changed since its handle was made (it ${npy ? 'is' : 'is no longer'} a .npy file).`, { path });
@@ -211,7 +223,7 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
     }
     const length = elementCount(dims);
     const expected = offset + length * itemSize(dtype);
-    if (size !== expected) {
+    if (window ? size < expected : size !== expected) {
       throw new ShmArrayError(
         'ERR_SHM_SHAPE_MISMATCH',
         `${path} has ${size} bytes but shape [${dims.join(', ')}] of ${dtype}${offset > 0 ? ` at offset ${offset}` : ''} needs ${expected}: ` +
@@ -219,7 +231,7 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
         { path, expectedBytes: expected, actualBytes: size, shape: [...dims], dtype },
       );
     }
-    return mapView({ path, shape: dims, dtype, offset, mode, npy }, fd, length, advice);
+    return mapView({ path, shape: dims, dtype, offset, mode, npy, ...(window ? { window } : {}) }, fd, length, advice);
   } finally {
     fs.closeSync(fd);
   }
@@ -342,5 +354,5 @@ function checkHandle(value: object): SharedHandle {
   }
   const mode = h.mode;
   if (mode !== 'r' && mode !== 'r+') throw badArgument(`handle.mode must be 'r' or 'r+', not ${JSON.stringify(mode)}`);
-  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset, mode, npy: h.npy };
+  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset, mode, npy: h.npy, window: h.window === true };
 }
