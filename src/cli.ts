@@ -1,10 +1,11 @@
 #!/usr/bin/env node
-/** The `shmarray` command: bench, extract, stats, info. Bad arguments exit 2 with one line. */
+/** The `shmarray` command: bench, extract, stats, info, gzip. Bad arguments exit 2 with one line. */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './commands/args.js';
 import { benchCommand } from './commands/bench.js';
 import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
+import { gzipCommand } from './commands/gzip.js';
 import { ShmArrayError } from './errors.js';
 
 const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
@@ -15,7 +16,7 @@ export function program(): Command {
     .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
     .exitOverride()
     .showSuggestionAfterError()
-    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy'));
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy', 'shmarray gzip big.csv -o big.csv.gz'));
 
   cmd
     .command('bench')
@@ -67,6 +68,18 @@ export function program(): Command {
     .option('--json', 'print one JSON object')
     .addHelpText('after', examples('shmarray info data.npy', 'shmarray info /dev/shm/job/a.f32 --columns 4'))
     .action(infoCommand);
+  cmd
+    .command('gzip')
+    .description('Compress a file or stdin with several workers: each compresses chunks read straight from the mapped file; one writer appends them in order.')
+    .argument('<input>', 'a file, or - for stdin')
+    .requiredOption('-o, --output <file>', 'the .gz file to write (replaced atomically on success)')
+    .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
+    .option('--level <n>', 'compression level 0-9', parse.level, 6)
+    .addOption(new Option('--chunk <bytes>', 'uncompressed bytes per chunk').argParser(parse.bytes).default(4 * 2 ** 20, '4MiB'))
+    .option('--single-member', 'write one gzip member (pigz-style) for decoders that stop after the first member')
+    .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
+    .addHelpText('after', examples('shmarray gzip results.f32 -o results.f32.gz', 'producer | shmarray gzip - -o out.gz --workers 2 --single-member'))
+    .action(gzipCommand);
   return cmd;
 }
 

@@ -20,6 +20,13 @@ export function positiveInt(text: string): number {
   return n;
 }
 
+/** A compression level, 0–9. */
+export function level(text: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 0 || n > 9) throw new InvalidArgumentError(`"${text}" is not a level; use 0 to 9.`);
+  return n;
+}
+
 /** A size such as 240MiB, 480MB or 2GiB. */
 export function bytes(text: string): number {
   const n = wrap(() => parseBytes(text));

@@ -1,0 +1,111 @@
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { gunzipSync, crc32 } from 'node:zlib';
+import { crc32Combine, createShared, gzipParallel } from '../dist/index.js';
+import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+
+const tmp = tempDir('shmarray-gzip-');
+after(() => tmp.dispose());
+const KiB = 1024;
+
+/** Compressible but not trivial: text-like runs mixed with random bytes. */
+function sample(n: number): Buffer {
+  const out = Buffer.alloc(n);
+  for (let i = 0; i < n; ) {
+    const run = randomBytes(1)[0] ?? 0;
+    const piece = run % 3 === 0 ? randomBytes(64) : Buffer.from(`row ${i} value ${(i * 7) % 1000}\n`);
+    piece.copy(out, i);
+    i += piece.length;
+  }
+  return out;
+}
+
+/** gzip -t accepts the file and gzip -dc gives back exactly `expected`. */
+function checkWithGzip(file: string, expected: Buffer): void {
+  execFileSync('gzip', ['-t', file]);
+  assert.ok(execFileSync('gzip', ['-dc', file], { maxBuffer: 1 << 28 }).equals(expected), 'gzip -dc | cmp');
+  assert.ok(gunzipSync(readFileSync(file)).equals(expected), "Node's gunzipSync reads every member");
+}
+
+test('crc32Combine equals the CRC of the concatenation', () => {
+  const a = randomBytes(1000);
+  const b = randomBytes(70_001);
+  assert.equal(crc32Combine(crc32(a), crc32(b), b.length), crc32(Buffer.concat([a, b])));
+  assert.equal(crc32Combine(crc32(a), 0, 0), crc32(a));
+});
+
+for (const runtime of RUNTIMES) {
+  describe(`gzipParallel: ${runtime}`, () => {
+    const sizes: [string, number][] = [['empty', 0], ['1 byte', 1], ['not a multiple of the chunk size', 3 * 64 * KiB + 12_345], ['many chunks', 20 * 64 * KiB]];
+    for (const single of [false, true]) {
+      for (const [name, size] of sizes) {
+        test(`${single ? 'single member' : 'multi-member'}, ${name}: file, SharedArray and stream inputs`, async () => {
+          const data = sample(size);
+          const file = tmp.path(`in-${size}.bin`);
+          writeFileSync(file, data);
+          const array = createShared(tmp.path(`arr-${runtime}-${single}-${size}.u8`), size, { dtype: 'uint8' });
+          array.data.set(data);
+          const inputs = { file, array, stream: createReadStream(file) };
+          for (const [kind, input] of Object.entries(inputs)) {
+            const out = tmp.path(`out-${runtime}-${single}-${size}-${kind}.gz`);
+            const r = await gzipParallel(input, out, { workers: 2, runtime, chunkSize: 64 * KiB, singleMember: single, level: 6 });
+            checkWithGzip(out, data);
+            assert.equal(r.bytesIn, size);
+            assert.equal(r.bytesOut, readFileSync(out).length);
+            assert.equal(r.members, single ? 1 : Math.max(1, Math.ceil(size / (64 * KiB))), kind);
+          }
+        });
+      }
+    }
+
+    test('a worker that fails: the error comes back with its code, no output and no temporary file', async () => {
+      const dir = tempDir('shmarray-gzfail-');
+      try {
+        // A sysfs attribute looks like a 4096-byte file but cannot be mapped (ENODEV).
+        const unmappable = '/sys/kernel/mm/transparent_hugepage/enabled';
+        await rejectsWithCode(gzipParallel(unmappable, dir.path('out.gz'), { workers: 2, runtime }), 'ERR_SHM_MAP_FAILED');
+        assert.deepEqual(readdirSync(dir.dir), []);
+      } finally {
+        dir.dispose();
+      }
+    });
+  });
+}
+
+describe('bad output or options', () => {
+  const input = tmp.path('small.bin');
+  writeFileSync(input, 'hello');
+  test('an unwritable output directory is a clear error and leaves nothing', async () => {
+    // /sys refuses new files even to root (plain permission bits would not stop root).
+    await rejectsWithCode(gzipParallel(input, '/sys/out.gz'), 'ERR_SHM_PERMISSION');
+    await rejectsWithCode(gzipParallel(input, tmp.path('missing/out.gz')), 'ERR_SHM_NOT_FOUND');
+  });
+
+  test('bad level and chunk size are refused before anything is written', async () => {
+    await rejectsWithCode(gzipParallel(input, tmp.path('l.gz'), { level: 12 }), 'ERR_SHM_BAD_ARGUMENT');
+    await rejectsWithCode(gzipParallel(input, tmp.path('c.gz'), { chunkSize: 10 }), 'ERR_SHM_BAD_ARGUMENT');
+    assert.deepEqual(readdirSync(tmp.dir).filter((n) => n.endsWith('.gz') && (n.startsWith('l') || n.startsWith('c'))), []);
+  });
+
+  test('SIGINT in the middle of a stream leaves no partial output and no temporary file', async () => {
+    const dir = tempDir('shmarray-gzint-');
+    try {
+      const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+      const child = spawn(process.execPath, [cli, 'gzip', '-', '-o', dir.path('out.gz'), '--chunk', '64KiB'], { stdio: ['pipe', 'ignore', 'pipe'] });
+      child.stdin.on('error', () => {}); // EPIPE once the child is gone
+      child.stdin.write(sample(1024 * KiB));
+      // Wait until the writer has created its temporary file, then interrupt.
+      while (readdirSync(dir.dir).length === 0) await new Promise((r) => setTimeout(r, 10));
+      child.kill('SIGINT');
+      const [code, signal] = (await new Promise((r) => child.once('exit', (...a) => r(a)))) as [number | null, string | null];
+      assert.equal(signal ?? code, 'SIGINT');
+      assert.deepEqual(readdirSync(dir.dir), []);
+    } finally {
+      dir.dispose();
+    }
+  });
+});
