@@ -1,15 +1,23 @@
-// Parent: one dataset file, two workers, no copies. Run: node examples/parent.mjs
-import { rmSync } from 'node:fs';
+// Parent: a zipped dataset extracted once into a store, two workers, no copies.
+// Run: node examples/parent.mjs
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import Tinypool from 'tinypool';
-import { createShared } from 'shmarray';
+import { generateDataset, SharedStore } from 'shmarray';
 
-const rows = 1_000_000;
-const input = createShared(`/dev/shm/example-${process.pid}-in.f32`, [rows, 4]);
-input.data.forEach((_, i) => (input.data[i] = i));
-const out = createShared(`/dev/shm/example-${process.pid}-out.f32`, [rows, 4]);
-const pool = new Tinypool({ filename: new URL('./double.mjs', import.meta.url).href, runtime: 'child_process' });
-const half = rows / 2;
-await Promise.all([[0, half], [half, rows]].map(([from, to]) => pool.run({ input: input.handle, out: out.handle, from, to })));
-console.log(out.row(rows - 1)); // Float32Array(4) [ 7999992, 7999994, 7999996, 7999998 ]
-await pool.destroy();
-for (const a of [input, out]) rmSync(a.path);
+const data = mkdtempSync(join(tmpdir(), 'shmarray-example-'));
+const [zip] = await generateDataset({ dir: data, files: 1, bytes: 16 * 2 ** 20 }); // file_0.zip
+const store = await SharedStore.create(); // /dev/shm/shmarray-<pid>-<random>/
+try {
+  const [input] = await store.extractZip(zip.path, { columns: 4 });
+  const out = store.create('doubled.f32', input.shape);
+  const pool = new Tinypool({ filename: new URL('./double.mjs', import.meta.url).href, runtime: 'child_process' });
+  const half = input.shape[0] >> 1;
+  await Promise.all([[0, half], [half, input.shape[0]]].map(([from, to]) => pool.run({ input: input.handle, out: out.handle, from, to })));
+  console.log('row 0 in:', input.row(0), 'out:', out.row(0));
+  await pool.destroy();
+} finally {
+  await store.dispose(); // also done on exit, Ctrl-C, SIGTERM and crashes
+}
+rmSync(data, { recursive: true });
