@@ -3,7 +3,7 @@ import { readdirSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExtractTask } from './jobs/extract.js';
-import { createPool, jobs, workerCount, type PoolOptions } from './pool.js';
+import { createPool, jobs, workerCount, type PoolOptions, type WorkerPool } from './pool.js';
 import type { SharedHandle } from './shared-array.js';
 import type { ExtractOptions } from './zip.js';
 
@@ -11,13 +11,15 @@ import type { ExtractOptions } from './zip.js';
  * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, in a pool of
  * workers that return only handles (in archive order, then entry order). If any archive fails or
  * a worker dies, every file with one of these prefixes is removed and the first error is thrown.
+ * A given `pool` (any job module) is used and left running, so repeated calls skip its start-up.
  */
-export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions = {}): Promise<SharedHandle[]> {
-  const { workers, runtime, ...extract } = options;
-  const n = Math.min(workerCount(workers), Math.max(1, archives.length));
-  const pool = createPool(jobs.extract, { workers: n, runtime });
+export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions & { pool?: WorkerPool } = {}): Promise<SharedHandle[]> {
+  const { workers, runtime, pool: given, ...extract } = options;
+  const pool = given ?? createPool(jobs.extract, { workers: Math.min(workerCount(workers), Math.max(1, archives.length)), runtime });
   try {
-    const settled = await Promise.allSettled(archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask)));
+    const settled = await Promise.allSettled(
+      archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask, { filename: jobs.extract })),
+    );
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
       // A worker that died mid-entry could not clean up after itself: remove by prefix.
@@ -27,6 +29,6 @@ export async function extractInto(dir: string, archives: readonly { zip: string;
     }
     return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
   } finally {
-    await pool.destroy();
+    if (given === undefined) await pool.destroy();
   }
 }

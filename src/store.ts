@@ -7,7 +7,7 @@ import type { DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
 import { forget, removeOnExit, sweepStale } from './lifecycle.js';
 import { choosePlacement } from './placement.js';
-import type { Runtime } from './pool.js';
+import type { Runtime, WorkerPool } from './pool.js';
 import { extractInto } from './extract-all.js';
 import type { ShapeLike } from './shape.js';
 import { createShared, openShared, type SharedArray, type SharedHandle } from './shared-array.js';
@@ -28,6 +28,8 @@ export interface ExtractAllOptions extends ExtractOptions {
   /** Workers extracting archives in parallel (default: available cores). */
   workers?: number;
   runtime?: Runtime;
+  /** Run in this pool (left running) instead of starting one per call. */
+  pool?: WorkerPool;
 }
 
 const DEFAULT_PREFIX = 'shmarray';

@@ -4,7 +4,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createPool, openShared, SharedStore } from '../dist/index.js';
+import { createPool, jobs, openShared, SharedStore } from '../dist/index.js';
 import { fixture, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 import { buildZip } from './zipwriter.js';
 
@@ -194,6 +194,15 @@ for (const runtime of RUNTIMES) {
       assert.deepEqual(all.map((a) => a.shape), [[100, 4], [100, 4], [100, 4]]);
       assert.deepEqual(all.map((a) => a.data[0]), [0, 1000, 2000]);
       for (const a of all) assert.equal(dirname(a.path), store.dir);
+    });
+
+    test('a given pool is used and left running for the next call', async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      await using pool = createPool(jobs.extract, { workers: 2, runtime });
+      const first = await store.extractAll(zips, { columns: 4, pool });
+      const second = await store.extractAll(zips, { columns: 4, pool });
+      assert.equal(first.length + second.length, 6);
+      assert.deepEqual(second.map((a) => a.data[0]), [0, 1000, 2000]);
     });
 
     test('one bad archive fails the call and removes every file it made', async () => {
