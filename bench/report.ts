@@ -1,11 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, release } from 'node:os';
 import { dirname } from 'node:path';
 
-/** What every benchmark report records about where it ran. */
-export function machine(): { cores: number; cpu: string; memoryBytes: number; node: string; kernel: string } {
-  return { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, kernel: release() };
-}
+export { machineInfo as machine, median } from '../dist/index.js';
 
 /** Prints rows as an aligned text table. */
 export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
@@ -20,13 +16,6 @@ export function printTable(headers: readonly string[], rows: readonly (readonly 
 export function writeJson(path: string, value: unknown): void {
   mkdirSync(dirname(path), { recursive: true });
   writeFileSync(path, `${JSON.stringify(value, null, 2)}\n`);
-}
-
-/** The median of a non-empty list. */
-export function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
 }
 
 /** Seconds taken by `fn`, measured with the high-resolution clock. */

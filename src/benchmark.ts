@@ -7,7 +7,7 @@
  * Memory is PSS and anonymous memory from smaps_rollup, sampled while every worker holds its data.
  */
 import { closeSync, fstatSync, mkdtempSync, openSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
-import { availableParallelism, release, totalmem, cpus, tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,7 @@ import type { NumericArray } from './dtype.js';
 import { ShmArrayError } from './errors.js';
 import type { Delivery, HoldTask } from './jobs/hold.js';
 import { memoryUsage } from './memory.js';
+import { machineInfo, median, secondsSince, type MachineInfo } from './measure.js';
 import { createPool, jobs, type Runtime, type WorkerPool } from './pool.js';
 import type { SharedHandle } from './shared-array.js';
 import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from './stats.js';
@@ -74,7 +75,7 @@ export interface BenchRow {
 
 /** What `shmarray bench --json` writes. */
 export interface BenchReport {
-  machine: { cores: number; cpu: string; memoryBytes: number; node: string; kernel: string };
+  machine: MachineInfo;
   dataset: { files: number; bytes: number; columns: number; rows: number; compressedBytes: number };
   workers: number;
   repeat: number;
@@ -84,13 +85,6 @@ export interface BenchReport {
   stats: ColumnStats;
 }
 
-const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 === 1 ? (s[m] ?? NaN) : ((s[m - 1] ?? NaN) + (s[m] ?? NaN)) / 2;
-}
 
 /** Reads a file into a SharedArrayBuffer-backed Float32Array (what a Node expert would do for threads). */
 function readIntoSab(path: string): Float32Array {
@@ -184,19 +178,19 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     });
     await store.dispose();
   }
-  const extractSeconds = seconds(t);
+  const extractSeconds = secondsSince(t);
   const storeBytes = store.disposed ? 0 : store.bytes();
   const idle = sample(pids, storeBytes);
 
   t = process.hrtime.bigint();
   await everyWorker(pool, gates, (gate) => ({ phase: 'load', data: delivery, gate, parties: workers }));
-  const deliverSeconds = seconds(t);
+  const deliverSeconds = secondsSince(t);
 
   t = process.hrtime.bigint();
   const rows = handles.map((h) => h.shape[0] ?? 0);
   const parts = await Promise.all(shareRows(rows, workers).map((segments) => pool.run<PartialStats>({ phase: 'stats', segments, columns } satisfies HoldTask, { filename: jobs.hold })));
   const stats = finishStats(parts.reduce(mergeStats, emptyStats(columns)), columns);
-  const jobSeconds = seconds(t);
+  const jobSeconds = secondsSince(t);
 
   const held = sample(pids, storeBytes);
   await everyWorker(pool, gates, (gate) => ({ phase: 'release', gate, parties: workers }));
@@ -303,7 +297,7 @@ export async function runBenchmark(options: BenchOptions = {}): Promise<BenchRep
     });
     const rows = dataset.reduce((s, d) => s + d.rows, 0);
     return {
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, kernel: release() },
+      machine: machineInfo(),
       dataset: { files, bytes: dataset.reduce((s, d) => s + d.bytes, 0), columns, rows, compressedBytes },
       workers,
       repeat,

@@ -26,3 +26,5 @@ export { openSharedCached, pruneMapCache } from './map-cache.js';
 export { gzipParallel } from './gzip.js';
 export type { GzipOptions, GzipResult, GzipInput } from './gzip.js';
 export { crc32Combine } from './crc32-combine.js';
+export { machineInfo, median } from './measure.js';
+export type { MachineInfo } from './measure.js';
