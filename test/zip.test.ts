@@ -140,7 +140,7 @@ describe('hostile entry names are never used as paths', () => {
   }
 });
 
-test('streamed: extracting a 256 MiB entry grows memory by < 25% of it, no more than a 64 MiB entry does + 16 MiB', async () => {
+test('streamed: extracting a 256 MiB entry grows memory by < 25% of it, no more than a 64 MiB entry does + 32 MiB', async () => {
   const peaks: number[] = [];
   for (const mib of [64, 256]) {
     const dir = tempDir('shmarray-zipmem-');
@@ -169,7 +169,10 @@ test('streamed: extracting a 256 MiB entry grows memory by < 25% of it, no more 
       dir.dispose();
     }
   }
+  // Streaming holds a bounded amount whatever the entry size (plus spent Buffers awaiting V8's
+  // collector, which vary by ±15 MiB run to run); buffering would add the 192 MiB difference.
   const [small = 0, big = 0] = peaks;
+  if (process.env["SHMARRAY_TEST_VERBOSE"]) console.error(`peak growth: ${peaks.map((p) => (p / MiB).toFixed(1)).join(" / ")} MiB`);
   assert.ok(big < 0.25 * 256 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB for a 256 MiB entry`);
-  assert.ok(big < small + 16 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB (256 MiB entry) vs ${(small / MiB).toFixed(1)} MiB (64 MiB entry)`);
+  assert.ok(big < small + 32 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB (256 MiB entry) vs ${(small / MiB).toFixed(1)} MiB (64 MiB entry)`);
 });
