@@ -1,8 +1,9 @@
 /** Parallel extraction of many archives into one directory, all or nothing. */
-import { readdirSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExtractTask } from './jobs/extract.js';
+import { cleanupOnExit } from './lifecycle.js';
 import { createPool, jobs, workerCount, type PoolOptions, type WorkerPool } from './pool.js';
 import type { SharedHandle } from './shared-array.js';
 import type { ExtractOptions } from './zip.js';
@@ -16,6 +17,11 @@ import type { ExtractOptions } from './zip.js';
 export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions & { pool?: WorkerPool } = {}): Promise<SharedHandle[]> {
   const { workers, runtime, pool: given, ...extract } = options;
   const pool = given ?? createPool(jobs.extract, { workers: Math.min(workerCount(workers), Math.max(1, archives.length)), runtime });
+  const ours = (name: string): boolean => archives.some((a) => name.startsWith(a.prefix));
+  // Interrupted half-way (Ctrl-C), the call leaves nothing either.
+  const release = cleanupOnExit(() => {
+    for (const name of readdirSync(dir).filter(ours)) rmSync(join(dir, name), { force: true });
+  });
   try {
     const settled = await Promise.allSettled(
       archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask, { filename: jobs.extract })),
@@ -23,12 +29,12 @@ export async function extractInto(dir: string, archives: readonly { zip: string;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
       // A worker that died mid-entry could not clean up after itself: remove by prefix.
-      const names = readdirSync(dir).filter((name) => archives.some((a) => name.startsWith(a.prefix)));
-      await Promise.all(names.map((name) => rm(join(dir, name), { force: true })));
+      await Promise.all(readdirSync(dir).filter(ours).map((name) => rm(join(dir, name), { force: true })));
       throw failed.reason;
     }
     return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
   } finally {
+    release();
     if (given === undefined) await pool.destroy();
   }
 }

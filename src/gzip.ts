@@ -140,13 +140,15 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
 
   const dir = dirname(outputPath);
   const tmp = join(dir, `.${basename(outputPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  // Watched before it exists: a signal between the open and the next line must not leave it.
+  removeOnExit(tmp);
   let fh: FileHandle;
   try {
     fh = await open(tmp, 'wx', 0o644);
   } catch (err) {
+    forget(tmp);
     throw fsError(err, 'write into', dir);
   }
-  removeOnExit(tmp);
   const pool = options.pool ?? createPool(jobs.compress, { workers: options.workers, runtime: options.runtime });
   const limit = 2 * (options.pool?.workers ?? workerCount(options.workers));
   let bytesIn = 0;

@@ -1,5 +1,5 @@
 /**
- * Removal of store directories when the process ends: normally, by SIGINT/SIGTERM/SIGHUP, or by
+ * Removal of store directories and unfinished outputs when the process ends: normally, by SIGINT/SIGTERM/SIGHUP, or by
  * an uncaught exception. SIGKILL cannot be caught; its leftovers are swept by the next store.
  */
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
@@ -7,21 +7,32 @@ import { join } from 'node:path';
 import { isMainThread } from 'node:worker_threads';
 
 const live = new Set<string>();
+const cleanups = new Set<() => void>();
 let installed = false;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function removeAll(): void {
+  for (const fn of cleanups) {
+    try {
+      fn();
+    } catch {
+      // An exit path must not throw; what could not be removed is left as it is.
+    }
+  }
+  cleanups.clear();
   for (const dir of live) rmSync(dir, { recursive: true, force: true });
   live.clear();
 }
 
 function onSignal(signal: NodeJS.Signals): void {
   removeAll();
-  // Only our listener stands between the signal and its default outcome: step aside and re-raise
-  // it, so the process ends as it would have (status 128 + n, or the parent sees the signal).
-  // If the application listens too, the application decides what happens next.
-  process.removeListener(signal, onSignal);
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  // If only our listener stands between the signal and its default outcome, step aside and
+  // re-raise it, so the process ends as it would have (status 128 + n, or the parent sees the
+  // signal). If the application listens too, the application decides what happens next.
+  if (process.listenerCount(signal) === 1) {
+    process.removeListener(signal, onSignal);
+    process.kill(process.pid, signal);
+  }
 }
 
 function install(): void {
@@ -42,6 +53,18 @@ export function removeOnExit(dir: string): void {
 /** Stops watching `dir` (it was disposed of normally). */
 export function forget(dir: string): void {
   live.delete(dir);
+}
+
+/**
+ * Runs `fn` (synchronously) if the process exits before the returned function is called: for
+ * work in progress whose files are not all known up front.
+ */
+export function cleanupOnExit(fn: () => void): () => void {
+  install();
+  cleanups.add(fn);
+  return () => {
+    cleanups.delete(fn);
+  };
 }
 
 function alive(pid: number): boolean {

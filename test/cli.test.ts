@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { generateDataset, openShared, type BenchReport } from '../dist/index.js';
@@ -91,6 +91,18 @@ describe('extract, stats, info', () => {
     assert.match(r.stderr, /\[ERR_SHM_BAD_ZIP\]\n$/);
     assert.deepEqual(readdirSync(out), []);
   });
+});
+
+test('extract interrupted by SIGINT leaves nothing in --dir and dies of SIGINT', async () => {
+  const zips = (await generateDataset({ dir: tmp.path('big-zips'), files: 4, bytes: 96 * 2 ** 20 })).map((d) => d.path);
+  const out = tmp.path('interrupted');
+  mkdirSync(out);
+  const child = spawn(process.execPath, [cli, 'extract', ...zips, '--dir', out, '--workers', '1', '--columns', '4'], { stdio: 'ignore' });
+  while (!readdirSync(out).some((n) => n.endsWith('.part'))) await new Promise((r) => setTimeout(r, 5));
+  child.kill('SIGINT');
+  const [code, signal] = (await new Promise((r) => child.once('exit', (...a) => r(a)))) as [number | null, string | null];
+  assert.equal(signal ?? code, 'SIGINT');
+  assert.deepEqual(readdirSync(out), []);
 });
 
 describe('bad arguments exit with status 2 and a one-line reason', () => {
