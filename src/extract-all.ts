@@ -11,13 +11,16 @@ import type { ExtractOptions } from './zip.js';
 /**
  * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, in a pool of
  * workers that return only handles (in archive order, then entry order). If any archive fails or
- * a worker dies, every file with one of these prefixes is removed and the first error is thrown.
+ * a worker dies, every file this call made is removed (files that were there before are never
+ * touched) and the first error is thrown.
  * A given `pool` (any job module) is used and left running, so repeated calls skip its start-up.
  */
 export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions & { pool?: WorkerPool } = {}): Promise<SharedHandle[]> {
   const { workers, runtime, pool: given, ...extract } = options;
   const pool = given ?? createPool(jobs.extract, { workers: Math.min(workerCount(workers), Math.max(1, archives.length)), runtime });
-  const ours = (name: string): boolean => archives.some((a) => name.startsWith(a.prefix));
+  // What this call may remove: names with its prefixes that were not there before it started.
+  const before = new Set(readdirSync(dir));
+  const ours = (name: string): boolean => !before.has(name) && archives.some((a) => name.startsWith(a.prefix));
   // Interrupted half-way (Ctrl-C), the call leaves nothing either.
   const release = cleanupOnExit(() => {
     for (const name of readdirSync(dir).filter(ours)) rmSync(join(dir, name), { force: true });

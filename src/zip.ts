@@ -3,7 +3,7 @@
  * into its file (memory does not grow with its size), its CRC-32 and size are checked against the
  * central directory, and a call either extracts every entry or leaves nothing behind.
  */
-import { chmod, open, rename, rm, type FileHandle } from 'node:fs/promises';
+import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Readable } from 'node:stream';
@@ -233,10 +233,17 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
     for (const [index, { entry, name }] of files.entries()) {
       const final = join(dir, `${prefix}${String(index).padStart(3, '0')}-${safeName(name)}`);
       const part = `${final}.part`;
-      created.push(part, final);
+      created.push(part);
       await inflateEntry(zip, entry, name, zipPath, part);
-      await rename(part, final);
-      await chmod(final, 0o400);
+      await chmod(part, 0o400);
+      // link, not rename: an existing file of that name is never replaced (ERR_SHM_EXISTS).
+      try {
+        await link(part, final);
+      } catch (err) {
+        throw fsError(err, 'create', final);
+      }
+      created.push(final);
+      await rm(part);
       const npy = isNpy(await readPrefix(final));
       arrays.push(npy ? openShared(final) : openShared(final, rawShape(entry.uncompressedSize, dtype, options, zipPath, name), { dtype }));
     }

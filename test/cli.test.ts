@@ -82,6 +82,18 @@ describe('extract, stats, info', () => {
     assert.match(facts.storeReason, /free/);
   });
 
+  test('extracting again into the same --dir refuses to replace the files', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('again-zips'), files: 1, bytes: 4096 })).map((d) => d.path);
+    const out = tmp.path('again');
+    assert.equal((await shmarray('extract', ...zips, '--dir', out)).code, 0);
+    const before = readFileSync(`${out}/file_0-000-data.f32`);
+    const r = await shmarray('extract', ...zips, '--dir', out);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\[ERR_SHM_EXISTS\]\n$/);
+    assert.deepEqual(readdirSync(out), ['file_0-000-data.f32']);
+    assert.ok(readFileSync(`${out}/file_0-000-data.f32`).equals(before));
+  });
+
   test('a bad archive fails with its code and leaves nothing in --dir', async () => {
     const bad = tmp.path('bad.zip');
     await import('node:fs').then((fs) => fs.writeFileSync(bad, 'not a zip'));
