@@ -13,6 +13,7 @@ import type { ChunkSource, CompressTask } from './jobs/compress.js';
 import { forget, removeOnExit } from './lifecycle.js';
 import { createPool, jobs, workerCount, type Runtime, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
+import { writeAll } from './write-all.js';
 
 /** Options of {@link gzipParallel}. */
 export interface GzipOptions {
@@ -164,13 +165,13 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
       const view = new DataView(done.buffer, done.byteOffset, done.byteLength);
       crc = crc32Combine(crc, view.getUint32(done.length - 4, true), lengths.shift() ?? 0);
     }
-    await fh.write(data);
+    await writeAll(fh, data);
     bytesOut += data.length;
     members++;
   };
   try {
     if (single) {
-      await fh.write(GZIP_HEADER);
+      await writeAll(fh, GZIP_HEADER);
       bytesOut += GZIP_HEADER.length;
     }
     for await (const chunk of chunks) {
@@ -188,7 +189,7 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
       const view = new DataView(trailer.buffer);
       view.setUint32(0, crc, true);
       view.setUint32(4, bytesIn % 2 ** 32, true);
-      await fh.write(trailer);
+      await writeAll(fh, trailer);
       bytesOut += 8;
       members = 1;
     }

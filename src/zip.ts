@@ -16,6 +16,7 @@ import { isNpy } from './npy.js';
 import { diskSpace } from './placement.js';
 import { normalizeShape, type ShapeLike } from './shape.js';
 import { openShared, type SharedArray } from './shared-array.js';
+import { writeAll } from './write-all.js';
 
 /** How raw (non-.npy) entries are shaped. .npy entries always take their header's shape and dtype. */
 export interface ExtractOptions {
@@ -128,11 +129,6 @@ async function listFiles(zip: yauzl.ZipFile, path: string): Promise<{ entry: yau
     files.push({ entry, name });
   }
   return files;
-}
-
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
-  let done = 0;
-  while (done < chunk.length) done += (await fh.write(chunk, done, chunk.length - done)).bytesWritten;
 }
 
 /** Inflates one entry into `out`, stopping at its declared size, and checks its size and CRC-32. */
