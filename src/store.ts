@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
@@ -97,7 +97,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     const dot = safe.lastIndexOf('.');
     const [stem, ext] = dot > 0 ? [safe.slice(0, dot), safe.slice(dot)] : [safe, ''];
     let candidate = safe;
-    for (let i = 2; this.#names.has(candidate) || exists(join(this.dir, candidate)); i++) candidate = `${stem}-${i}${ext}`;
+    for (let i = 2; this.#names.has(candidate) || existsSync(join(this.dir, candidate)); i++) candidate = `${stem}-${i}${ext}`;
     this.#names.add(candidate);
     return join(this.dir, candidate);
   }
@@ -172,15 +172,6 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   #check(): void {
     if (this.#disposed) throw new ShmArrayError('ERR_SHM_CLOSED', `The store ${this.dir} was disposed; create a new one.`, { path: this.dir });
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    statSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 

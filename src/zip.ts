@@ -12,7 +12,7 @@ import { crc32, createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { itemSize, parseDType, type DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
-import { isNpy } from './npy.js';
+import { isNpy, NPY_MAGIC } from './npy.js';
 import { diskSpace } from './placement.js';
 import { normalizeShape, type ShapeLike } from './shape.js';
 import { openShared, type SharedArray } from './shared-array.js';
@@ -131,8 +131,11 @@ async function listFiles(zip: yauzl.ZipFile, path: string): Promise<{ entry: yau
   return files;
 }
 
-/** Inflates one entry into `out`, stopping at its declared size, and checks its size and CRC-32. */
-async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, zipPath: string, out: string): Promise<void> {
+/**
+ * Inflates one entry into `out`, stopping at its declared size, and checks its size and CRC-32.
+ * Returns the entry's first bytes (up to the .npy magic's length) as they went by.
+ */
+async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, zipPath: string, out: string): Promise<Uint8Array> {
   const declared = entry.uncompressedSize;
   let fh: FileHandle;
   try {
@@ -142,6 +145,7 @@ async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string
   }
   let crc = 0;
   let bytes = 0;
+  const head = new Uint8Array(NPY_MAGIC.length);
   // The sink's own verdict wins over the AbortError the pipeline reports after it stopped.
   let verdict: unknown;
   try {
@@ -153,6 +157,8 @@ async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string
           verdict = badZip(zipPath, 'size-exceeded', `entry ${JSON.stringify(name)} inflates past its declared ${declared} bytes; extraction stopped there (a zip bomb or a corrupt archive).`, { entry: name, declared });
           throw verdict;
         }
+        const seen = bytes - chunk.length;
+        if (seen < head.length) head.set(chunk.subarray(0, head.length - seen), seen);
         crc = crc32(chunk, crc);
         try {
           await writeAll(fh, chunk);
@@ -178,6 +184,7 @@ async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string
   if (crc >>> 0 !== entry.crc32 >>> 0) {
     throw badZip(zipPath, 'crc-mismatch', `entry ${JSON.stringify(name)} fails its CRC-32 check (${(crc >>> 0).toString(16)} ≠ ${(entry.crc32 >>> 0).toString(16)}): the archive is corrupt.`, { entry: name });
   }
+  return head.subarray(0, Math.min(bytes, head.length));
 }
 
 /** The shape of a raw entry of `bytes` bytes under the options. */
@@ -230,7 +237,7 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
       const final = join(dir, `${prefix}${String(index).padStart(3, '0')}-${safeName(name)}`);
       const part = `${final}.part`;
       created.push(part);
-      await inflateEntry(zip, entry, name, zipPath, part);
+      const head = await inflateEntry(zip, entry, name, zipPath, part);
       await chmod(part, 0o400);
       // link, not rename: an existing file of that name is never replaced (ERR_SHM_EXISTS).
       try {
@@ -240,7 +247,7 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
       }
       created.push(final);
       await rm(part);
-      const npy = isNpy(await readPrefix(final));
+      const npy = isNpy(head);
       arrays.push(npy ? openShared(final) : openShared(final, rawShape(entry.uncompressedSize, dtype, options, zipPath, name), { dtype }));
     }
     return arrays;
@@ -250,16 +257,5 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
     throw err;
   } finally {
     zip.close();
-  }
-}
-
-async function readPrefix(path: string): Promise<Uint8Array> {
-  const fh = await open(path, 'r');
-  try {
-    const buf = new Uint8Array(6);
-    const { bytesRead } = await fh.read(buf, 0, 6, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
   }
 }
