@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import { createPool, fillRows, generateDataset, jobs, memoryUsage, SharedStore, writeZip } from '../dist/index.js';
-import { machine, median, printTable, writeJson } from './report.js';
+import { machine, median, printTable, samplePeak, timeAsync, writeJson } from './report.js';
 
 const { values } = parseArgs({
   options: {
@@ -32,28 +32,16 @@ function ensureUnzip(): void {
   }
 }
 
-async function seconds(fn: () => Promise<unknown> | unknown): Promise<number> {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-}
-
 /** Peak growth of anonymous memory of a child that extracts `zip`, sampled from this process. */
 async function peakExtractMemory(zip: string, dir: string): Promise<number> {
   const child = fork(fileURLToPath(new URL('../test/fixtures/extract-child.mjs', import.meta.url)), [zip, dir]);
   await new Promise((r) => child.once('message', r));
   const base = memoryUsage(child.pid).anonymous ?? 0;
-  let peak = 0;
-  let done = false;
-  const finished = new Promise((r) => child.once('message', r)).finally(() => (done = true));
+  const finished = new Promise((r) => child.once('message', r));
   child.send('go');
-  while (!done) {
-    peak = Math.max(peak, (memoryUsage(child.pid).anonymous ?? 0) - base);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  await finished;
+  const { anonymous } = await samplePeak(child.pid ?? 0, finished, 5);
   await new Promise((r) => child.once('exit', r));
-  return peak;
+  return anonymous - base;
 }
 
 ensureUnzip();
@@ -70,10 +58,10 @@ try {
   const unzipS: number[] = [];
   const mapS: number[] = [];
   for (let r = 0; r < repeat; r++) {
-    unzipS.push(await seconds(() => execSync(`unzip -p ${bigZip} data.f32 > ${join(out, 'unzip.f32')}`)));
+    unzipS.push(await timeAsync(() => execSync(`unzip -p ${bigZip} data.f32 > ${join(out, 'unzip.f32')}`)));
     rmSync(join(out, 'unzip.f32'));
     const store = await SharedStore.create({ dir: out });
-    mapS.push(await seconds(() => store.extractZip(bigZip)));
+    mapS.push(await timeAsync(() => store.extractZip(bigZip)));
     await store.dispose();
   }
   const peak = await peakExtractMemory(bigZip, out);
@@ -86,7 +74,7 @@ try {
       const runs: number[] = [];
       for (let r = 0; r < repeat + (warm ? 1 : 0); r++) {
         const store = await SharedStore.create({ dir: out });
-        runs.push(await seconds(() => store.extractAll(fifteen.map((f) => f.path), { workers, columns: 4, ...(warm ? { pool } : {}) })));
+        runs.push(await timeAsync(() => store.extractAll(fifteen.map((f) => f.path), { workers, columns: 4, ...(warm ? { pool } : {}) })));
         await store.dispose();
       }
       allS[`${workers}/${warm}`] = median(warm ? runs.slice(1) : runs);

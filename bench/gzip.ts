@@ -11,8 +11,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { fillRows, gzipParallel, memoryUsage } from '../dist/index.js';
-import { machine, printTable, writeJson } from './report.js';
+import { fillRows, gzipParallel } from '../dist/index.js';
+import { machine, printTable, samplePeak, timeAsync, writeJson } from './report.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '2048' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
 const MiB = 2 ** 20;
@@ -49,31 +49,11 @@ function makeInput(path: string, bytes: number, kind: 'f32' | 'csv'): void {
   closeSync(fd);
 }
 
-const time = async (fn: () => unknown): Promise<number> => {
-  const t0 = process.hrtime.bigint();
-  await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
-};
-
 /** Peak RSS and anonymous memory of `shmarray gzip` on `input`, sampled every 10 ms from this process. */
 async function peakMemory(input: string, out: string): Promise<{ rss: number; anonymous: number; seconds: number }> {
   const t0 = process.hrtime.bigint();
   const child = spawn(process.execPath, [cli, 'gzip', input, '-o', out, '--workers', '2'], { stdio: 'ignore' });
-  let rss = 0;
-  let anonymous = 0;
-  let done = false;
-  const exited = new Promise<void>((r) => child.once('exit', () => r())).finally(() => (done = true));
-  while (!done) {
-    try {
-      const m = memoryUsage(child.pid);
-      rss = Math.max(rss, m.rss);
-      anonymous = Math.max(anonymous, m.anonymous ?? 0);
-    } catch {
-      // exited between the check and the read
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  await exited;
+  const { rss, anonymous } = await samplePeak(child.pid ?? 0, new Promise((r) => child.once('exit', r)), 10);
   return { rss, anonymous, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
 }
 
@@ -89,7 +69,7 @@ try {
     const rows: { tool: string; seconds: number; bytes: number }[] = [];
     const out = join(work, 'out.gz');
     const shell = async (tool: string, cmd: string): Promise<void> => {
-      const seconds = await time(() => execSync(cmd));
+      const seconds = await timeAsync(() => execSync(cmd));
       rows.push({ tool, seconds, bytes: statSync(out).size });
       rmSync(out);
     };
@@ -98,12 +78,12 @@ try {
     {
       const data = readFileSync(input);
       let z = Buffer.alloc(0);
-      const seconds = await time(() => (z = gzipSync(data, { level: 6 })));
+      const seconds = await timeAsync(() => (z = gzipSync(data, { level: 6 })));
       rows.push({ tool: 'node zlib.gzipSync (1 thread)', seconds, bytes: z.length });
     }
     for (const [workers, single] of [[1, false], [2, false], [2, true]] as const) {
       let bytes = 0;
-      const seconds = await time(async () => (bytes = (await gzipParallel(input, out, { workers, level: 6, singleMember: single })).bytesOut));
+      const seconds = await timeAsync(async () => (bytes = (await gzipParallel(input, out, { workers, level: 6, singleMember: single })).bytesOut));
       execFileSync('gzip', ['-t', out]);
       rows.push({ tool: `shmarray gzip, ${workers} worker${workers > 1 ? 's' : ''}${single ? ', single member' : ''}`, seconds, bytes });
       rmSync(out);

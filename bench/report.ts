@@ -1,6 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
+import { memoryUsage } from '../dist/index.js';
+
 export { machineInfo as machine, median } from '../dist/index.js';
 
 /** Prints rows as an aligned text table. */
@@ -23,4 +25,34 @@ export function timeIt(fn: () => void): number {
   const t0 = process.hrtime.bigint();
   fn();
   return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/** Seconds taken by `fn`, awaited. */
+export async function timeAsync(fn: () => unknown): Promise<number> {
+  const t0 = process.hrtime.bigint();
+  await fn();
+  return Number(process.hrtime.bigint() - t0) / 1e9;
+}
+
+/**
+ * Peak RSS and anonymous memory of process `pid`, read from outside it (so the sampling adds
+ * nothing to what is measured) every `everyMs` until `until` settles.
+ */
+export async function samplePeak(pid: number, until: Promise<unknown>, everyMs: number): Promise<{ rss: number; anonymous: number }> {
+  let done = false;
+  const settled = until.finally(() => (done = true));
+  let rss = 0;
+  let anonymous = 0;
+  while (!done) {
+    try {
+      const m = memoryUsage(pid);
+      rss = Math.max(rss, m.rss);
+      anonymous = Math.max(anonymous, m.anonymous ?? 0);
+    } catch {
+      // the process ended between two samples
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+  await settled;
+  return { rss, anonymous };
 }
