@@ -1,141 +1,176 @@
 /**
- * The only door to the mmap binding (@riaskov/mmap-io). Everything the binding can get wrong is
- * guarded here: it is loaded lazily, its `int` arguments are kept in range, its offsets are
- * page-aligned, and its "mmap failed, 12" strings become ShmArrayErrors with the errno name.
+ * The only door to shmarray's addon (src/native.cc, built by node-gyp into build/Release). Every
+ * size and offset is checked here before it reaches C; the addon checks them again. The addon
+ * is loaded lazily, once per thread or process, and its errno failures become ShmArrayErrors.
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { markAsUntransferable } from 'node:worker_threads';
 import { ShmArrayError } from './errors.js';
 
 interface Binding {
-  map(size: number, protection: number, flags: number, fd: number, offset?: number, advise?: number): Buffer;
-  advise(buffer: Buffer, advise: number): void;
-  incore(buffer: Buffer): [number, number];
-  sync(buffer: Buffer, offset: number, size: number, blocking: boolean, invalidate: boolean): void;
-  readonly PROT_READ: number;
-  readonly PROT_WRITE: number;
-  readonly MAP_SHARED: number;
+  setup(markAsUntransferable: (value: object) => void): void;
+  map(fd: number, offset: number, length: number, shared: boolean, advice: number): ArrayBuffer;
+  close(buffer: ArrayBuffer): void;
+  sync(buffer: ArrayBuffer): void;
+  advise(buffer: ArrayBuffer, advice: number): void;
+  residency(buffer: ArrayBuffer): [resident: number, total: number];
+  readonly PAGE_SIZE: number;
+  readonly TYPED_ARRAY_MAX_LENGTH: number;
+  readonly TYPED_ARRAY_MAX_BYTES: number;
   readonly MADV_NORMAL: number;
   readonly MADV_RANDOM: number;
   readonly MADV_SEQUENTIAL: number;
   readonly MADV_WILLNEED: number;
   readonly MADV_DONTNEED: number;
-  readonly PAGESIZE: number;
 }
 
 /** Access-pattern hints passed to madvise(2). */
 export type Advice = 'normal' | 'sequential' | 'random' | 'willneed';
 
 /**
- * The binding reads `size` and `offset` as a C `int`: 2 GiB fails with ENOMEM and larger sizes
- * wrap silently (5,000 MiB maps 904 MiB). Nothing at or above 2^31 bytes is ever passed to it.
+ * Where the addon is: `$SHMARRAY_BINDING` when set (a seam for tests and for running one checkout
+ * under several Node versions, each with its own build), else the package's own build.
  */
-export const MAX_MAP_BYTES = 2 ** 31 - 1;
+function bindingPath(): string {
+  const override = process.env['SHMARRAY_BINDING'];
+  if (override !== undefined && override !== '') return override;
+  return fileURLToPath(new URL('../build/Release/shmarray.node', import.meta.url));
+}
 
-const PACKAGE = '@riaskov/mmap-io';
 let binding: Binding | undefined;
 
 function load(): Binding {
   if (binding !== undefined) return binding;
+  const path = bindingPath();
   try {
-    const require = createRequire(import.meta.url);
-    binding = require(PACKAGE) as Binding;
+    const b = createRequire(import.meta.url)(path) as Binding;
+    b.setup(markAsUntransferable);
+    binding = b;
   } catch (err) {
-    const reason = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    const reason = (err instanceof Error ? err.message.split('\n')[0] : String(err)) ?? '';
     throw new ShmArrayError(
       'ERR_SHM_NATIVE',
-      `The mmap binding ${PACKAGE} could not be loaded (${reason}). Rebuild it with ` +
-        `\`npm rebuild ${PACKAGE}\`; building needs python3, make and a C++17 compiler (see native-notes/).`,
-      { package: PACKAGE, reason: reason ?? '' },
+      `shmarray's addon could not be loaded from ${path} (${reason}). Rebuild it with \`npm rebuild shmarray\` ` +
+        `(in this repository: \`npx node-gyp rebuild\`); building needs python3, make and a C++ compiler (see native-notes/).`,
+      { path, reason },
       { cause: err },
     );
   }
   return binding;
 }
 
-/** The system page size; map offsets are rounded down to a multiple of it. */
-export function pageSize(): number {
-  return load().PAGESIZE;
-}
-
 const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
 
-/** Turns the binding's `"<call> failed, <errno>"` message into the errno name (ENOMEM, EACCES …). */
-function errnoName(err: unknown): { errno: number; name: string } {
-  const text = err instanceof Error ? err.message : String(err);
-  const m = /failed, (\d+)/.exec(text);
-  const errno = m?.[1] === undefined ? -1 : Number(m[1]);
-  return { errno, name: ERRNO_NAMES.get(errno) ?? (errno < 0 ? text : `errno ${errno}`) };
+function errnoOf(err: unknown): { errno: number; name: string } {
+  const errno = typeof (err as { errno?: unknown } | null)?.errno === 'number' ? (err as { errno: number }).errno : -1;
+  return { errno, name: ERRNO_NAMES.get(errno) ?? (err instanceof Error ? err.message : String(err)) };
 }
 
-function adviceFlag(b: Binding, advice: Advice): number {
+function adviceFlag(b: Binding, advice: Advice | 'dontneed'): number {
   switch (advice) {
     case 'normal': return b.MADV_NORMAL;
     case 'sequential': return b.MADV_SEQUENTIAL;
     case 'random': return b.MADV_RANDOM;
     case 'willneed': return b.MADV_WILLNEED;
+    case 'dontneed': return b.MADV_DONTNEED;
   }
+}
+
+/**
+ * The most elements one typed array of `itemSize`-byte elements can have in this Node: V8 11
+ * (Node 20) allows 2^32 elements whatever their size (a 16 GiB Float32Array); V8 12 and later
+ * allow 2^53 - 1 bytes.
+ */
+export function maxTypedArrayLength(itemSize: number): number {
+  const b = load();
+  return Math.min(b.TYPED_ARRAY_MAX_LENGTH, Math.floor(b.TYPED_ARRAY_MAX_BYTES / itemSize));
 }
 
 /** A live mapping: `buffer` spans it from a page boundary; the caller's bytes start at `byteOffset`. */
 export interface Mapping {
-  readonly buffer: Buffer;
+  readonly buffer: ArrayBuffer;
   readonly byteOffset: number;
 }
 
+/** Refuses `buffer.transfer()`: on Node 22 (V8 12.4) transferring a buffer with a detach key aborts the process. */
+function refuseTransfer(buffer: ArrayBuffer, path: string): void {
+  const refuse = (): never => {
+    throw new ShmArrayError(
+      'ERR_SHM_BAD_ARGUMENT',
+      `The buffer of ${path} is a file mapping and cannot be transferred; send the array's handle instead.`,
+      { path },
+    );
+  };
+  for (const name of ['transfer', 'transferToFixedLength']) {
+    Object.defineProperty(buffer, name, { value: refuse, enumerable: false, writable: false, configurable: false });
+  }
+}
+
 /**
- * Maps `byteLength` bytes of `fd` starting at `offset`, shared (writes reach the file and every
- * other mapping of it). The binding needs a page-aligned offset, so the mapping starts at the page
- * boundary below `offset` and the caller's view begins `byteOffset` bytes into it.
- * `byteLength` must be positive: an empty array is never mapped.
+ * Maps `byteLength` bytes of `fd` from `offset`. Writable mappings are shared (writes reach the
+ * file and every other mapping of it); read-only ones are private copy-on-write, so a stray write
+ * into an `'r'` array changes only this process's copy of that page and never the file. The
+ * mapping starts at the page boundary below `offset`; the caller's bytes begin `byteOffset` into
+ * it. `byteLength` must be positive: an empty array is never mapped.
  */
 export function mapFile(fd: number, byteLength: number, offset: number, writable: boolean, advice: Advice, path: string): Mapping {
-  const b = load();
-  const start = offset - (offset % b.PAGESIZE);
-  const byteOffset = offset - start;
-  const size = byteOffset + byteLength;
-  if (size > MAX_MAP_BYTES || start > MAX_MAP_BYTES) {
-    throw new ShmArrayError(
-      'ERR_SHM_TOO_LARGE',
-      `Cannot map ${size} bytes at offset ${start} of ${path}: the mmap binding takes sizes and offsets as a 32-bit int, ` +
-        `so one mapping is limited to ${MAX_MAP_BYTES} bytes (2 GiB - 1). Split the data into several files.`,
-      { path, bytes: size, offset: start, limit: MAX_MAP_BYTES },
-    );
+  if (!Number.isSafeInteger(byteLength) || byteLength <= 0 || !Number.isSafeInteger(offset) || offset < 0 || offset + byteLength > Number.MAX_SAFE_INTEGER) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `Cannot map ${byteLength} bytes at offset ${offset} of ${path}: sizes and offsets are whole numbers below 2^53.`, { path, bytes: byteLength, offset });
   }
-  const protection = writable ? b.PROT_READ | b.PROT_WRITE : b.PROT_READ;
+  const b = load();
+  const byteOffset = offset % b.PAGE_SIZE;
+  const start = offset - byteOffset;
+  const size = byteOffset + byteLength;
   try {
-    return { buffer: b.map(size, protection, b.MAP_SHARED, fd, start, adviceFlag(b, advice)), byteOffset };
+    const buffer = b.map(fd, start, size, writable, adviceFlag(b, advice));
+    refuseTransfer(buffer, path);
+    return { buffer, byteOffset };
   } catch (err) {
-    const { errno, name } = errnoName(err);
+    const { errno, name } = errnoOf(err);
     throw new ShmArrayError(
       'ERR_SHM_MAP_FAILED',
       `mmap of ${size} bytes of ${path} failed with ${name}` +
-        (name === 'ENOMEM' ? ': the address space or the memory limit is exhausted; map less at once.' : '.'),
+        (name === 'ENOMEM' ? ': the address space or the memory limit is exhausted; map less at once or close arrays you no longer need.' : '.'),
       { path, bytes: size, errno, errnoName: name },
       { cause: err },
     );
   }
 }
 
+/**
+ * Unmaps at once: msync for writable mappings, then detaches the buffer (every view of it, any
+ * subarray and `Buffer` over it reads length 0 from now on) and munmaps. Idempotent.
+ */
+export function unmap(mapping: Mapping): void {
+  try {
+    load().close(mapping.buffer);
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    if (errno < 0) throw err;
+    throw new ShmArrayError('ERR_SHM_IO', `msync failed with ${name} while closing; the mapping was released, but writes may not have reached the file.`, { errno, errnoName: name }, { cause: err });
+  }
+}
+
 /** madvise(2) over the whole mapping. */
 export function advise(mapping: Mapping, advice: Advice | 'dontneed'): void {
   const b = load();
-  b.advise(mapping.buffer, advice === 'dontneed' ? b.MADV_DONTNEED : adviceFlag(b, advice));
+  b.advise(mapping.buffer, adviceFlag(b, advice));
 }
 
-/** msync(2), blocking: returns when the mapping's dirty pages reached the file. */
+/** msync(2), blocking: returns when the mapping's dirty pages reached the file. A no-op for private mappings. */
 export function sync(mapping: Mapping): void {
-  const b = load();
   try {
-    b.sync(mapping.buffer, 0, mapping.buffer.length, true, false);
+    load().sync(mapping.buffer);
   } catch (err) {
-    const { errno, name } = errnoName(err);
+    const { errno, name } = errnoOf(err);
     throw new ShmArrayError('ERR_SHM_IO', `msync failed with ${name}.`, { errno, errnoName: name }, { cause: err });
   }
 }
 
 /** mincore(2): how many of the mapping's pages are resident in memory. */
 export function residentPages(mapping: Mapping): { resident: number; total: number } {
-  const [missing, resident] = load().incore(mapping.buffer);
-  return { resident, total: missing + resident };
+  const [resident, total] = load().residency(mapping.buffer);
+  return { resident, total };
 }

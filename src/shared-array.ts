@@ -3,7 +3,7 @@ import * as nodePath from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
-import { advise, mapFile, MAX_MAP_BYTES, residentPages, sync, type Advice, type Mapping } from './native.js';
+import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
 import { encodeNpyHeader, isNpy, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
@@ -137,16 +137,19 @@ export class SharedArray<D extends DType = DType> {
   }
 
   /**
-   * Releases this view. Idempotent. The binding has no munmap: the mapping is freed when the
-   * garbage collector collects the buffer, so close() drops this object's references and tells
-   * the kernel the pages are not needed (MADV_DONTNEED), which takes them out of this process.
+   * Unmaps now. Idempotent. Writes of an `'r+'` array are flushed first (msync). Every typed array
+   * that viewed the mapping — `data`, `row()` results, subarrays, Buffers over it — is detached:
+   * its length becomes 0 and reads give `undefined`, never a crash. The memory returns at once
+   * (for a deleted tmpfs file, when the last process mapping it closes). Do not close while an
+   * asynchronous operation (`fs.write` of `data`, a stream) still reads the memory: it would read
+   * unmapped pages.
    */
   close(): void {
     if (this.#data === undefined) return;
-    if (this.#mapping !== undefined && this.mode === 'r+') sync(this.#mapping);
-    if (this.#mapping !== undefined) advise(this.#mapping, 'dontneed');
+    const mapping = this.#mapping;
     this.#data = undefined;
     this.#mapping = undefined;
+    if (mapping !== undefined) unmap(mapping);
   }
 
   [Symbol.dispose](): void {
@@ -222,6 +225,7 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
       throw new ShmArrayError('ERR_SHM_MISALIGNED', `The data of ${path} starts at byte ${offset}, which is not a multiple of ${itemSize(dtype)} (the size of ${dtype}); a typed array cannot view it in place.`, { path, offset, itemSize: itemSize(dtype) });
     }
     const length = elementCount(dims);
+    checkLength(path, dims, dtype, length);
     const expected = offset + length * itemSize(dtype);
     if (window ? size < expected : size !== expected) {
       throw new ShmArrayError(
@@ -241,7 +245,7 @@ function mapView(handle: SharedHandle, fd: number, length: number, advice: Advic
   const { dtype } = handle;
   if (length === 0) return new SharedArray(handle, viewOf(dtype, new ArrayBuffer(0), 0, 0), undefined);
   const mapping = mapFile(fd, length * itemSize(dtype), handle.offset, handle.mode === 'r+', advice, handle.path);
-  const data = viewOf(dtype, mapping.buffer.buffer, mapping.buffer.byteOffset + mapping.byteOffset, length);
+  const data = viewOf(dtype, mapping.buffer, mapping.byteOffset, length);
   return new SharedArray(handle, data, mapping);
 }
 
@@ -258,10 +262,8 @@ export function createShared<D extends DType = 'float32'>(path: string, shape: S
   const npy = options.npy ?? path.endsWith('.npy');
   const header = npy ? encodeNpyHeader(dtype, dims) : new Uint8Array(0);
   const length = elementCount(dims);
+  checkLength(path, dims, dtype, length);
   const total = header.length + length * itemSize(dtype);
-  if (total > MAX_MAP_BYTES) {
-    throw new ShmArrayError('ERR_SHM_TOO_LARGE', `${path} would be ${total} bytes; one mapping is limited to ${MAX_MAP_BYTES} bytes (2 GiB - 1) by the mmap binding. Split the data into several files.`, { path, bytes: total, limit: MAX_MAP_BYTES });
-  }
   if (!options.overwrite && fs.existsSync(path)) {
     throw new ShmArrayError('ERR_SHM_EXISTS', `${path} already exists; pass { overwrite: true } to replace it.`, { path });
   }
@@ -286,6 +288,27 @@ export function createShared<D extends DType = 'float32'>(path: string, shape: S
   } finally {
     fs.closeSync(fd);
     fs.rmSync(tmp, { force: true });
+  }
+}
+
+/**
+ * The most elements one SharedArray of `dtype` can have in this Node (V8's typed-array limit):
+ * on Node 20, 2^32 elements (a 16 GiB Float32Array); on Node 22 and later, 2^53 - 1 bytes.
+ */
+export function maxArrayLength(dtype: DType = 'float32'): number {
+  return maxTypedArrayLength(itemSize(parseDType(dtype)));
+}
+
+/** One typed array views the whole mapping, so V8's typed-array limit is the limit of one SharedArray. */
+function checkLength(path: string, dims: readonly number[], dtype: DType, length: number): void {
+  const limit = maxTypedArrayLength(itemSize(dtype));
+  if (length > limit) {
+    throw new ShmArrayError(
+      'ERR_SHM_TOO_LARGE',
+      `Shape [${dims.join(', ')}] of ${dtype} has ${length} elements, more than one typed array can hold in Node ${process.versions.node} ` +
+        `(${limit} elements of ${dtype}); split the data into several files along the first axis.`,
+      { path, length, limit, dtype },
+    );
   }
 }
 

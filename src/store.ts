@@ -49,6 +49,8 @@ export class SharedStore implements AsyncDisposable, Disposable {
   readonly reason: string;
   #disposed = false;
   readonly #names = new Set<string>();
+  /** Arrays this store handed out, closed by dispose() so tmpfs is free when it returns. Weak: the store never keeps an array alive. */
+  readonly #arrays = new Set<WeakRef<SharedArray>>();
   #archives = 0;
 
   private constructor(dir: string, base: string, reason: string) {
@@ -104,13 +106,13 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   /** A writable shared array in the store (raw unless `npy` or a `.npy` name). */
   create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options: { dtype?: D; npy?: boolean } = {}): SharedArray<D> {
-    return createShared(this.path(name), shape, options);
+    return this.#track([createShared(this.path(name), shape, options)])[0] as SharedArray<D>;
   }
 
   /** Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}. */
   async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
     this.#check();
-    return extractZipTo(zipPath, this.dir, this.#archivePrefix(), options);
+    return this.#track(await extractZipTo(zipPath, this.dir, this.#archivePrefix(), options));
   }
 
   /**
@@ -119,7 +121,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * fails, or a worker dies, every file of this call is removed and the first error is thrown.
    */
   async extractAll(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedArray[]> {
-    return (await this.extractHandles(zipPaths, options)).map((h) => openShared(h));
+    return this.#track((await this.extractHandles(zipPaths, options)).map((h) => openShared(h)));
   }
 
   /**
@@ -142,10 +144,15 @@ export class SharedStore implements AsyncDisposable, Disposable {
     return this.files().reduce((s, f) => s + statSync(f).size, 0);
   }
 
-  /** Removes every file and the directory. Idempotent. Views still mapped keep their pages until collected. */
+  /**
+   * Closes the arrays this store handed out (their views read length 0 from now on), then removes
+   * every file and the directory: on tmpfs the memory is free when it returns, unless another
+   * process or thread still maps a file (its pages return when that mapping is closed). Idempotent.
+   */
   async dispose(): Promise<void> {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#closeArrays();
     await rm(this.dir, { recursive: true, force: true });
     forget(this.dir);
   }
@@ -154,6 +161,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
   disposeSync(): void {
     if (this.#disposed) return;
     this.#disposed = true;
+    this.#closeArrays();
     rmSync(this.dir, { recursive: true, force: true });
     forget(this.dir);
   }
@@ -164,6 +172,17 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   [Symbol.dispose](): void {
     this.disposeSync();
+  }
+
+  #track<T extends SharedArray>(arrays: T[]): T[] {
+    for (const ref of this.#arrays) if (ref.deref()?.closed !== false) this.#arrays.delete(ref);
+    for (const a of arrays) this.#arrays.add(new WeakRef(a));
+    return arrays;
+  }
+
+  #closeArrays(): void {
+    for (const ref of this.#arrays) ref.deref()?.close();
+    this.#arrays.clear();
   }
 
   #archivePrefix(): string {

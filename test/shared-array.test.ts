@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { createShared, DTYPES, openShared, ShmArrayError, type DType } from '../dist/index.js';
+import { createShared, DTYPES, maxArrayLength, openShared, ShmArrayError, type DType } from '../dist/index.js';
 import { makeScenarios } from './scenarios.js';
 import { tempDir, throwsWithCode } from './helpers.js';
 
@@ -201,9 +201,11 @@ describe('errors in this process', () => {
     assert.equal(err.details['actualBytes'], 16);
   });
 
-  test('TOO_LARGE names the 2 GiB limit and creates no file', () => {
-    const err = throwsWithCode(() => createShared(dir.path('toolarge.f32'), [2 ** 29]), 'ERR_SHM_TOO_LARGE');
-    assert.match(err.message, /2 GiB/);
+  test('TOO_LARGE names the typed-array limit of this Node and creates no file', () => {
+    const limit = maxArrayLength('float32');
+    const err = throwsWithCode(() => createShared(dir.path('toolarge.f32'), [limit + 1]), 'ERR_SHM_TOO_LARGE');
+    assert.match(err.message, new RegExp(`\\(${limit} elements of float32\\)`));
+    assert.equal(err.details['limit'], limit);
     assert.equal(existsSync(dir.path('toolarge.f32')), false);
   });
 

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "shmarray",
+      "sources": ["src/native.cc"],
+      "cflags_cc": ["-Wall", "-Wextra", "-Wno-cast-function-type", "-O2"]
+    }
+  ]
+}
