@@ -49,7 +49,7 @@ function load(): Binding {
     b.setup(markAsUntransferable);
     binding = b;
   } catch (err) {
-    const reason = (err instanceof Error ? err.message.split('\n')[0] : String(err)) ?? '';
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
     throw new ShmArrayError(
       'ERR_SHM_NATIVE',
       `shmarray's addon could not be loaded from ${path} (${reason}). Rebuild it with \`npm rebuild shmarray\` ` +

@@ -7,6 +7,10 @@ import { ShmArrayError } from './errors.js';
 /** Where workers run: threads of this process, or child processes. */
 export type Runtime = 'worker_threads' | 'child_process';
 
+function inheritedEnv(): Record<string, string> {
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
+}
+
 /** The worker modules shmarray ships, as absolute file paths for `new Tinypool({ filename })`. */
 export const jobs = {
   /** `extract({ zip, dir, prefix, options })` → handles of the extracted arrays. */
@@ -60,7 +64,12 @@ export class WorkerPool implements AsyncDisposable {
     }
     this.runtime = runtime;
     this.workers = workerCount(options.workers);
-    this.tinypool = new Tinypool({ filename, runtime, minThreads: this.workers, maxThreads: this.workers, isolateWorkers: false, serialization: 'advanced' });
+    this.tinypool = new Tinypool({
+      filename, runtime, minThreads: this.workers, maxThreads: this.workers, isolateWorkers: false, serialization: 'advanced',
+      // tinypool forks child processes with an empty environment unless given one: PATH, LANG,
+      // NODE_OPTIONS and SHMARRAY_DIR / SHMARRAY_BINDING must reach the workers.
+      env: inheritedEnv(),
+    });
     // A worker lost between tasks is replaced by tinypool; the event must not crash the process.
     this.tinypool.on('error', () => {});
   }

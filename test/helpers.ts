@@ -29,6 +29,7 @@ export function makePool(runtime: Runtime, file: string, workers = 2): Tinypool 
     maxThreads: workers,
     isolateWorkers: false,
     serialization: 'advanced',
+    env: { ...process.env } as Record<string, string>, // tinypool forks with an empty environment otherwise
   });
 }
 
