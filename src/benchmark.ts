@@ -15,7 +15,7 @@ import { shareRows } from './column-stats.js';
 import { generateDataset } from './dataset.js';
 import type { NumericArray } from './dtype.js';
 import { ShmArrayError } from './errors.js';
-import type { Delivery, HoldTask } from './jobs/hold.js';
+import type { Delivery, HoldReceipt, HoldTask } from './jobs/hold.js';
 import { memoryUsage } from './memory.js';
 import { machineInfo, median, secondsSince, type MachineInfo } from './measure.js';
 import { createPool, jobs, type Runtime, type WorkerPool } from './pool.js';
@@ -52,7 +52,10 @@ export interface BenchRow {
   runtime: Runtime;
   workers: number;
   extractSeconds: number;
+  /** Wall time from sending the data (or handles) to every worker holding it: pool round trip included. */
   deliverSeconds: number;
+  /** Inside the slowest worker, from the task's start to its data usable (map: every file mapped). */
+  workerLoadSeconds: number;
   jobSeconds: number;
   totalSeconds: number;
   /** PSS of the parent process (with worker_threads: of the one process that holds every thread). */
@@ -103,12 +106,17 @@ function readIntoSab(path: string): Float32Array {
   }
 }
 
-/** Runs one phase that every worker must take exactly once (a gate makes them wait for each other). */
-async function everyWorker(pool: WorkerPool, gates: SharedStore, task: (gate: SharedHandle) => HoldTask): Promise<{ pid: number; threadId: number }[]> {
+/** A fresh gate (an int32 counter on tmpfs) for one {@link everyWorker} phase; made before any timer starts. */
+function newGate(gates: SharedStore): SharedHandle {
   const gate = gates.create('gate.i32', 1, { dtype: 'int32' });
-  const out = await Promise.all(Array.from({ length: pool.workers }, () => pool.run<{ pid: number; threadId: number }>(task(gate.handle), { filename: jobs.hold })));
+  const handle = gate.handle;
   gate.close();
-  return out;
+  return handle;
+}
+
+/** Runs one phase that every worker must take exactly once (the gate makes them wait for each other). */
+async function everyWorker(pool: WorkerPool, gate: SharedHandle, task: (gate: SharedHandle) => HoldTask): Promise<HoldReceipt[]> {
+  return Promise.all(Array.from({ length: pool.workers }, () => pool.run<HoldReceipt>(task(gate), { filename: jobs.hold })));
 }
 
 interface Sample {
@@ -162,7 +170,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   await using gates = await SharedStore.create({ prefix: 'shmarray-gates' });
   await using store = await SharedStore.create({ minFree: spec.bytes });
   await using pool = createPool(jobs.hold, { workers, runtime });
-  const pids = (await everyWorker(pool, gates, (gate) => ({ phase: 'release', gate, parties: workers }))).map((w) => w.pid);
+  const pids = (await everyWorker(pool, newGate(gates), (gate) => ({ phase: 'release', gate, parties: workers }))).map((w) => w.pid);
 
   let t = process.hrtime.bigint();
   const handles = await store.extractHandles(zips, { workers, runtime, columns });
@@ -182,9 +190,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const storeBytes = store.disposed ? 0 : store.bytes();
   const idle = sample(pids, storeBytes);
 
+  const loadGate = newGate(gates);
   t = process.hrtime.bigint();
-  await everyWorker(pool, gates, (gate) => ({ phase: 'load', data: delivery, gate, parties: workers }));
+  const receipts = await everyWorker(pool, loadGate, (gate) => ({ phase: 'load', data: delivery, gate, parties: workers }));
   const deliverSeconds = secondsSince(t);
+  const workerLoadSeconds = Math.max(...receipts.map((r) => r.loadSeconds));
 
   t = process.hrtime.bigint();
   const rows = handles.map((h) => h.shape[0] ?? 0);
@@ -193,7 +203,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const jobSeconds = secondsSince(t);
 
   const held = sample(pids, storeBytes);
-  await everyWorker(pool, gates, (gate) => ({ phase: 'release', gate, parties: workers }));
+  await everyWorker(pool, newGate(gates), (gate) => ({ phase: 'release', gate, parties: workers }));
   const growth = [...new Set(pids)].map((pid) => (held.anonymous.get(pid) ?? 0) - (idle.anonymous.get(pid) ?? 0));
   return {
     stats,
@@ -203,6 +213,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       workers,
       extractSeconds,
       deliverSeconds,
+      workerLoadSeconds,
       jobSeconds,
       totalSeconds: extractSeconds + deliverSeconds + jobSeconds,
       parentPss: held.parentPss,
@@ -277,6 +288,7 @@ export async function runBenchmark(options: BenchOptions = {}): Promise<BenchRep
         workers,
         extractSeconds: med('extractSeconds'),
         deliverSeconds: med('deliverSeconds'),
+        workerLoadSeconds: med('workerLoadSeconds'),
         jobSeconds: med('jobSeconds'),
         totalSeconds: med('totalSeconds'),
         parentPss: med('parentPss'),

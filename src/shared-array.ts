@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
 import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
-import { encodeNpyHeader, isNpy, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
+import { encodeNpyHeader, isNpy, NPY_MAX_HEADER_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
 /** `'r'`: read-only mapping. `'r+'`: read-write, shared with every process that maps the file. */
@@ -58,6 +58,8 @@ export interface CreateOptions<D extends DType = DType> {
 }
 
 const MODES: readonly Mode[] = ['r', 'r+'];
+/** Bytes read at the start of a file: the .npy prefix and a header of up to ~4 KB in one call. */
+const FIRST_READ_BYTES = 4096;
 const ADVICE: readonly Advice[] = ['normal', 'sequential', 'random', 'willneed'];
 
 /**
@@ -185,11 +187,11 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
   if (!MODES.includes(mode)) throw badArgument(`mode must be 'r' or 'r+', not ${JSON.stringify(mode)}`);
   const advice = options.advice ?? 'normal';
   if (!ADVICE.includes(advice)) throw badArgument(`advice must be one of ${ADVICE.join(', ')}, not ${JSON.stringify(advice)}`);
-  const fd = openRegularFile(path, mode);
+  const { fd, size } = openRegularFile(path, mode);
   try {
-    const size = fs.fstatSync(fd).size;
     const window = options.window === true;
-    const prefix = window ? new Uint8Array(0) : readAt(fd, Math.min(size, NPY_PREFIX_BYTES), 0);
+    // One read covers the prefix and, for every ordinary .npy file, the whole header.
+    const prefix = window ? new Uint8Array(0) : readAt(fd, Math.min(size, FIRST_READ_BYTES), 0);
     const npy = isNpy(prefix);
     if (expectNpy !== undefined && npy !== expectNpy) {
       throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${path} has changed since its handle was made (it ${npy ? 'is' : 'is no longer'} a .npy file).`, { path });
@@ -199,7 +201,8 @@ function open(path: string, shape: readonly number[] | undefined, options: OpenO
     let dims: readonly number[];
     if (npy) {
       const { size: headerSize } = npyHeaderSize(prefix, path);
-      const header = parseNpyHeader(readAt(fd, Math.min(headerSize, size, NPY_MAX_HEADER_BYTES + 12), 0), path);
+      const headerBytes = Math.min(headerSize, size, NPY_MAX_HEADER_BYTES + 12);
+      const header = parseNpyHeader(headerBytes <= prefix.length ? prefix.subarray(0, headerBytes) : readAt(fd, headerBytes, 0), path);
       if (options.dtype !== undefined && parseDType(options.dtype) !== header.dtype) {
         throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `${path} holds ${header.dtype} data, not ${options.dtype}; drop the dtype option or pass '${header.dtype}'.`, { path, dtype: options.dtype, fileDtype: header.dtype });
       }
@@ -330,7 +333,7 @@ function checkSpace(dir: string, bytes: number, path: string): void {
  * Opens without blocking (a fifo would otherwise hang open(2)) and refuses anything that is not
  * a regular file: mapping a device or a directory is never what the caller meant.
  */
-function openRegularFile(path: string, mode: Mode): number {
+function openRegularFile(path: string, mode: Mode): { fd: number; size: number } {
   const flags = (mode === 'r+' ? fs.constants.O_RDWR : fs.constants.O_RDONLY) | fs.constants.O_NONBLOCK;
   let fd: number;
   try {
@@ -348,7 +351,7 @@ function openRegularFile(path: string, mode: Mode): number {
     const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a fifo' : st.isSocket() ? 'a socket' : 'a device';
     throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is ${kind}, not a regular file; only regular files can be mapped.`, { path, kind });
   }
-  return fd;
+  return { fd, size: st.size };
 }
 
 function readAt(fd: number, length: number, position: number): Uint8Array {

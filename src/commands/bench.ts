@@ -50,7 +50,7 @@ export function formatReport(r: BenchReport): string {
   ];
   for (const c of r.copyOverMap) out.push(`copy ÷ map footprint, ${c.runtime}: ${c.ratio.toFixed(2)}×`);
   for (const x of r.results.filter((y) => y.mode === 'map')) {
-    out.push(`map, ${x.runtime}: footprint − idle baseline = ${((x.footprintBytes - x.baselineBytes) / d.bytes).toFixed(2)} × dataset; deliver ${((1000 * x.deliverSeconds) / x.workers).toFixed(1)} ms per worker`);
+    out.push(`map, ${x.runtime}: footprint − idle baseline = ${((x.footprintBytes - x.baselineBytes) / d.bytes).toFixed(2)} × dataset; deliver ${((1000 * x.deliverSeconds) / x.workers).toFixed(1)} ms per worker (pool round trip included), mapping ${(1000 * x.workerLoadSeconds).toFixed(2)} ms in the slowest worker`);
   }
   return out.join('\n');
 }

@@ -22,15 +22,26 @@ let held: NumericArray[] = [];
 let mapped: SharedArray[] = [];
 
 async function arrive(gate: SharedHandle, parties: number): Promise<void> {
-  const g = openShared(gate).data as Int32Array;
+  const mapping = openShared(gate);
+  const g = mapping.data as Int32Array;
   Atomics.add(g, 0, 1);
   while (Atomics.load(g, 0) < parties) await new Promise((r) => setImmediate(r));
+  mapping.close();
 }
 
-/** Runs one phase; 'load' and 'release' return this worker's pid and thread id. */
-export default async function hold(task: HoldTask): Promise<{ pid: number; threadId: number } | PartialStats> {
+/** What 'load' and 'release' return: who ran it, and for 'load' how long the data took to become usable here. */
+export interface HoldReceipt {
+  pid: number;
+  threadId: number;
+  /** Seconds from the task's start in this worker to every array usable (map: every file mapped). */
+  loadSeconds: number;
+}
+
+/** Runs one phase; 'load' and 'release' return a {@link HoldReceipt}. */
+export default async function hold(task: HoldTask): Promise<HoldReceipt | PartialStats> {
   switch (task.phase) {
     case 'load': {
+      const t = process.hrtime.bigint();
       mapped = [];
       held = task.data.map((d) => {
         if (ArrayBuffer.isView(d)) return d;
@@ -38,8 +49,9 @@ export default async function hold(task: HoldTask): Promise<{ pid: number; threa
         mapped.push(a);
         return a.data;
       });
+      const loadSeconds = Number(process.hrtime.bigint() - t) / 1e9;
       await arrive(task.gate, task.parties);
-      return { pid: process.pid, threadId };
+      return { pid: process.pid, threadId, loadSeconds };
     }
     case 'stats': {
       let acc = emptyStats(task.columns);
@@ -55,7 +67,7 @@ export default async function hold(task: HoldTask): Promise<{ pid: number; threa
       mapped = [];
       held = [];
       await arrive(task.gate, task.parties);
-      return { pid: process.pid, threadId };
+      return { pid: process.pid, threadId, loadSeconds: 0 };
     }
   }
 }
