@@ -17,7 +17,7 @@ import { machine, printTable, samplePeak, timeAsync, writeJson } from './report.
 const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '2048' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
 const MiB = 2 ** 20;
 const size = Number(values.size) * MiB;
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 
 function ensure(tool: string): void {
   try {

@@ -1,16 +1,19 @@
-#!/usr/bin/env node
-/** The `shmarray` command: bench, extract, stats, info, gzip. Bad arguments exit 2 with one line. */
+/**
+ * The `shmarray` command: bench, extract, stats, info, gzip. Bad arguments exit 2 with one line;
+ * every failure prints one line with its code and exits 1. Importing this module runs nothing:
+ * src/bin.ts is the executable.
+ */
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './commands/args.js';
 import { benchCommand } from './commands/bench.js';
 import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
 import { gzipCommand } from './commands/gzip.js';
-import { ShmArrayError } from './errors.js';
+import { fsError, ShmArrayError } from './errors.js';
 
 const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
-/** Builds the `shmarray` program (exported for tests and embedding). */
+/** Builds the `shmarray` program. */
 export function program(): Command {
   const cmd = new Command('shmarray')
     .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
@@ -90,11 +93,14 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    const e = ShmArrayError.from(err);
-    if (e === undefined) throw err;
+    const e = ShmArrayError.from(fsError(err, 'use', '(a path given on the command line)'));
+    if (e === undefined) {
+      // Not a shmarray failure: still one line, and the stack only when asked for.
+      const text = err instanceof Error ? err.message : String(err);
+      console.error(`shmarray: unexpected error: ${text}${process.env['SHMARRAY_DEBUG'] ? `\n${(err as Error).stack ?? ''}` : ' (SHMARRAY_DEBUG=1 prints the stack)'}`);
+      return 1;
+    }
     console.error(`shmarray: ${e.message} [${e.code}]`);
     return e.code === 'ERR_SHM_BAD_ARGUMENT' ? 2 : 1;
   }
 }
-
-process.exitCode = await main(process.argv);

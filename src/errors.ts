@@ -1,3 +1,5 @@
+import { constants as osConstants } from 'node:os';
+
 /**
  * Every stable error code shmarray throws. Codes never change meaning; new ones may be added.
  * Tests and callers should branch on `code`, never on the message text.
@@ -32,6 +34,10 @@ export type ShmErrorCode = keyof typeof ERROR_CODES;
 export type ShmErrorDetails = Record<string, string | number | boolean | null | readonly number[] | undefined>;
 
 const HEADER = /^ShmArrayError \[(ERR_SHM_[A-Z_]+)\]: /;
+/** The last line of a ShmArrayError's stack: its details as JSON, so they survive a structured clone. */
+const DETAILS_LINE = '\n    shmarray details: ';
+/** Marks errors of every copy of shmarray (a second install, a bundled copy): `instanceof` checks it. */
+const BRAND = Symbol.for('shmarray.ShmArrayError');
 
 function isCode(value: unknown): value is ShmErrorCode {
   return typeof value === 'string' && Object.hasOwn(ERROR_CODES, value);
@@ -55,10 +61,18 @@ export class ShmArrayError extends Error {
     super(message, options);
     this.code = code;
     this.details = details;
-    // The stack is captured with this name, so the code rides along wherever the stack goes.
+    Object.defineProperty(this, BRAND, { value: true });
+    // The stack is captured with this name, so the code rides along wherever the stack goes, and
+    // so do the details, on a last line of their own: a structured clone keeps only message and stack.
     Object.defineProperty(this, 'name', { value: `ShmArrayError [${code}]`, configurable: true });
-    void this.stack;
+    if (Object.keys(details).length > 0) this.stack = `${this.stack ?? ''}${DETAILS_LINE}${JSON.stringify(details)}`;
+    else void this.stack;
     Object.defineProperty(this, 'name', { value: 'ShmArrayError', configurable: true });
+  }
+
+  /** True for errors of this class from any copy of shmarray loaded in this realm. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[BRAND] === true;
   }
 
   /**
@@ -77,16 +91,23 @@ export class ShmArrayError extends Error {
       if (m !== null && isCode(m[1])) code = m[1];
     }
     if (code === undefined) return undefined;
-    const details = typeof o.details === 'object' && o.details !== null ? (o.details as ShmErrorDetails) : {};
+    const details = typeof o.details === 'object' && o.details !== null ? (o.details as ShmErrorDetails) : detailsFromStack(o.stack);
     const revived = new ShmArrayError(code, message, details);
     if (typeof o.stack === 'string') revived.stack = o.stack;
     return revived;
   }
 }
 
-/** Narrowing helper: `err` is a ShmArrayError with this code. */
-export function isShmError(err: unknown, code?: ShmErrorCode): err is ShmArrayError {
-  return err instanceof ShmArrayError && (code === undefined || err.code === code);
+function detailsFromStack(stack: unknown): ShmErrorDetails {
+  if (typeof stack !== 'string') return {};
+  const at = stack.lastIndexOf(DETAILS_LINE);
+  if (at < 0) return {};
+  try {
+    const parsed: unknown = JSON.parse(stack.slice(at + DETAILS_LINE.length));
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? (parsed as ShmErrorDetails) : {};
+  } catch {
+    return {};
+  }
 }
 
 const FS_CODES: Readonly<Record<string, ShmErrorCode>> = {
@@ -104,21 +125,19 @@ const FS_CODES: Readonly<Record<string, ShmErrorCode>> = {
 const FS_ADVICE: Partial<Record<ShmErrorCode, string>> = {
   ERR_SHM_NOT_FOUND: 'check the path',
   ERR_SHM_PERMISSION: 'check its permissions, or open it read-only',
-  ERR_SHM_BAD_ZIP: 'the archive is not a zip, is truncated or corrupt, or fails its CRC or size check',
-  ERR_SHM_ZIP_UNSUPPORTED: 'the archive uses encryption or a compression method shmarray cannot read',
-  ERR_SHM_WORKER: 'a worker died or failed without a shmarray error',
   ERR_SHM_NO_SPACE: 'free space there or choose another directory (SHMARRAY_DIR)',
-  ERR_SHM_EXISTS: 'pass overwrite: true to replace it',
+  ERR_SHM_EXISTS: 'remove it or choose another name',
 };
 
 /**
  * Wraps a Node fs error (`err.code` = ENOENT, EACCES, ENOSPC …) in a ShmArrayError whose message
- * names the action, the path and what to do. Non-fs errors are returned unchanged.
+ * names the action, the path and what to do. Anything else — a ShmArrayError, a programmer error
+ * such as `ERR_INVALID_ARG_VALUE` — is returned unchanged: only errnos are I/O failures.
  */
 export function fsError(err: unknown, action: string, path: string): unknown {
   if (err instanceof ShmArrayError) return err;
   const errno = (err as NodeJS.ErrnoException | null)?.code;
-  if (typeof errno !== 'string') return err;
+  if (typeof errno !== 'string' || !Object.hasOwn(osConstants.errno, errno)) return err;
   const code = FS_CODES[errno] ?? 'ERR_SHM_IO';
   const advice = FS_ADVICE[code];
   return new ShmArrayError(code, `Cannot ${action} ${path}: ${errno}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });

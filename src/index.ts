@@ -1,4 +1,4 @@
-export { ShmArrayError, isShmError, ERROR_CODES } from './errors.js';
+export { ShmArrayError, ERROR_CODES } from './errors.js';
 export type { ShmErrorCode, ShmErrorDetails } from './errors.js';
 export { DTYPES, itemSize } from './dtype.js';
 export type { DType, NumericArray, TypedArrayOf } from './dtype.js';

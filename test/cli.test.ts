@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { generateDataset, openShared, type BenchReport } from '../dist/index.js';
 import { tempDir } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
 const run = promisify(execFile);
 const tmp = tempDir('shmarray-cli-');
 after(() => tmp.dispose());
@@ -117,6 +117,39 @@ test('extract interrupted by SIGINT leaves nothing in --dir and dies of SIGINT',
   assert.deepEqual(readdirSync(out), []);
 });
 
+describe('a failing command prints one line with the error code and exits 1, never a stack', () => {
+  const missing = tmp.path('missing.f32');
+  for (const args of [['stats', missing, '--columns', '4'], ['info', missing, '--columns', '4'], ['info', missing], ['gzip', missing, '-o', tmp.path('out.gz')]]) {
+    test(args.map((a) => (a === missing ? 'missing.f32' : a)).join(' '), async () => {
+      const r = await shmarray(...args);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+      assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_NOT_FOUND\]\n$/);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+    });
+  }
+});
+
+test('same-named archives from different folders extract side by side into one --dir', async () => {
+  const a = (await generateDataset({ dir: tmp.path('same-a'), files: 1, bytes: 4096 })).map((d) => d.path);
+  const b = (await generateDataset({ dir: tmp.path('same-b'), files: 1, bytes: 8192 })).map((d) => d.path);
+  const out = tmp.path('same-out');
+  const r = await shmarray('extract', ...a, ...b, '--dir', out);
+  assert.equal(r.code, 0, r.stderr);
+  const handles = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { path: string; shape: number[] });
+  assert.equal(handles.length, 2);
+  assert.notEqual(handles[0]?.path, handles[1]?.path);
+  assert.deepEqual(handles.map((h) => h.shape[0]), [1024, 2048]);
+  assert.equal(readdirSync(out).length, 2);
+});
+
+test('importing the CLI module runs nothing (bin.js is the executable)', async () => {
+  const script = `import(${JSON.stringify(fileURLToPath(new URL('../dist/cli.js', import.meta.url)))}).then((m) => console.log(typeof m.main, process.exitCode ?? 'unset'))`;
+  const { stdout, stderr } = await run(process.execPath, ['-e', script]);
+  assert.equal(stdout, 'function unset\n');
+  assert.equal(stderr, '');
+});
+
 describe('bad arguments exit with status 2 and a one-line reason', () => {
   for (const args of [['bench', '--size', 'lots'], ['bench', '--runtime', 'fibers'], ['bench', '--modes', 'copy,teleport'], ['bench', '--workers', '0'], ['stats'], ['frobnicate'], ['info', 'x', '--shape', '4xq']]) {
     test(args.join(' '), async () => {
@@ -128,7 +161,7 @@ describe('bad arguments exit with status 2 and a one-line reason', () => {
   }
 
   test('every command has --help with an example', async () => {
-    for (const c of ['bench', 'extract', 'stats', 'info']) {
+    for (const c of ['bench', 'extract', 'stats', 'info', 'gzip']) {
       const r = await shmarray(c, '--help');
       assert.equal(r.code, 0);
       assert.match(r.stdout, /Examples:\n {2}\$ /);

@@ -94,7 +94,7 @@ describe('bad output or options', () => {
   test('SIGINT in the middle of a stream leaves no partial output and no temporary file', async () => {
     const dir = tempDir('shmarray-gzint-');
     try {
-      const cli = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+      const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
       const child = spawn(process.execPath, [cli, 'gzip', '-', '-o', dir.path('out.gz'), '--chunk', '64KiB'], { stdio: ['pipe', 'ignore', 'pipe'] });
       child.stdin.on('error', () => {}); // EPIPE once the child is gone
       child.stdin.write(sample(1024 * KiB));

@@ -1,3 +1,4 @@
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -57,3 +58,16 @@ export function throwsWithCode(fn: () => unknown, code: ShmErrorCode): ShmArrayE
   }
   throw new Error(`expected ${code}, but nothing was thrown`);
 }
+
+/**
+ * A Python interpreter that can import numpy (python3 on PATH, else Debian's /usr/bin/python3),
+ * or undefined: tests that need one are skipped with a loud reason (.ci/run installs python3-numpy).
+ */
+export const numpyPython: string | undefined = ['python3', '/usr/bin/python3'].find((py) => {
+  try {
+    execFileSync(py, ['-c', 'import numpy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+});

@@ -1,6 +1,6 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createShared, openSharedCached, pruneMapCache } from '../dist/index.js';
 import { tempDir } from './helpers.js';
 
@@ -28,9 +28,14 @@ test('a replaced file gets a fresh mapping; the stale one is closed', () => {
 });
 
 test('a removed file is dropped from the cache, so its pages are not kept alive', () => {
-  const a = createShared(tmp.path('c.f32'), 4);
+  const a = createShared(tmp.path('c.f32'), (16 * 2 ** 20) / 4);
+  a.data.fill(1);
   const cached = openSharedCached(a.handle);
-  rmSync(a.path);
+  a.close();
+  rmSync(cached.path);
+  const mapped = (): number => readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(cached.path)).length;
+  assert.equal(mapped(), 1, 'only the cache maps the deleted file');
   pruneMapCache();
   assert.equal(cached.closed, true);
+  assert.equal(mapped(), 0, 'no mapping keeps the deleted file\'s pages');
 });

@@ -1,7 +1,9 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { createShared } from '../dist/index.js';
+import { createShared, ShmArrayError } from '../dist/index.js';
+// @ts-expect-error: a plain .mjs fixture, without types
+import call from './fixtures/call.mjs';
 import { makeScenarios } from './scenarios.js';
 import { makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
@@ -89,9 +91,17 @@ for (const runtime of RUNTIMES) {
       const pool = makePool(runtime, 'call.mjs', 1);
       after(() => pool.destroy());
       for (const s of makeScenarios(dir.dir, vectors)) {
-        test(`${s.code}: ${s.name}`, async () => {
+        test(`${s.code}: ${s.name} — code, message and details as thrown in-process`, async () => {
+          let local: ShmArrayError | undefined;
+          try {
+            call({ fn: s.fn, args: s.args });
+          } catch (e) {
+            local = e as ShmArrayError;
+          }
+          assert.ok(local instanceof ShmArrayError, 'the same call fails in this process');
           const err = await rejectsWithCode(pool.run({ fn: s.fn, args: s.args }), s.code);
-          assert.ok(err.message.length > 20);
+          assert.equal(err.message, local.message);
+          assert.deepEqual(err.details, local.details);
         });
       }
     });

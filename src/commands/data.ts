@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { columnStats } from '../column-stats.js';
 import { itemSize, type DType } from '../dtype.js';
-import { ShmArrayError } from '../errors.js';
+import { fsError, ShmArrayError } from '../errors.js';
 import { extractInto } from '../extract-all.js';
 import { choosePlacement } from '../placement.js';
 import type { Runtime } from '../pool.js';
@@ -41,7 +41,15 @@ export async function extractCommand(zips: string[], o: DataOptions & { dir?: st
   } else {
     mkdirSync(dir, { recursive: true });
   }
-  const archives = zips.map((zip, i) => ({ zip, prefix: `${safeName(basename(zip).replace(/\.zip$/i, ''), `zip${i}`)}-` }));
+  // Same-named archives from different folders (a/file_0.zip, b/file_0.zip) get distinct prefixes.
+  const used = new Set<string>();
+  const archives = zips.map((zip, i) => {
+    const stem = safeName(basename(zip).replace(/\.zip$/i, ''), `zip${i}`);
+    let prefix = `${stem}-`;
+    for (let n = 2; used.has(prefix); n++) prefix = `${stem}-${n}-`;
+    used.add(prefix);
+    return { zip, prefix };
+  });
   const handles = await extractInto(dir, archives, { ...extractOptions(o), workers: o.workers, runtime: o.runtime });
   for (const h of handles) console.log(JSON.stringify(h));
 }
@@ -52,7 +60,12 @@ function fileHandle(path: string, o: DataOptions): SharedHandle {
   let shape = o.shape;
   if (shape === undefined && o.columns !== undefined) {
     const row = o.columns * itemSize(dtype);
-    const size = statSync(path).size;
+    let size: number;
+    try {
+      size = statSync(path).size;
+    } catch (err) {
+      throw fsError(err, 'read', path);
+    }
     if (size % row !== 0) {
       throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${path} has ${size} bytes, not a whole number of rows of ${o.columns} ${dtype}.`, { path, actualBytes: size, rowBytes: row });
     }
