@@ -16,6 +16,7 @@ import { generateDataset } from './dataset.js';
 import type { NumericArray } from './dtype.js';
 import { ShmArrayError } from './errors.js';
 import type { Delivery, HoldReceipt, HoldTask } from './jobs/hold.js';
+import { checkOptions, func, integer, listOf, nonEmptyString } from './options.js';
 import { memoryUsage } from './memory.js';
 import { machineInfo, median, secondsSince, type MachineInfo } from './measure.js';
 import { createPool, jobs, type Runtime, type WorkerPool } from './pool.js';
@@ -252,6 +253,10 @@ export function scenarios(modes: readonly BenchMode[], runtimes: readonly Runtim
 
 /** Generates the dataset, runs every scenario `repeat` times, and reports medians. */
 export async function runBenchmark(options: BenchOptions = {}): Promise<BenchReport> {
+  checkOptions('runBenchmark', options, {
+    files: integer(1), bytes: integer(1), columns: integer(1), workers: integer(1), runtimes: listOf(['worker_threads', 'child_process']),
+    modes: listOf(BENCH_MODES), repeat: integer(1), workDir: nonEmptyString, onProgress: func,
+  });
   const files = options.files ?? 15;
   const bytes = options.bytes ?? 240 * 2 ** 20;
   const columns = options.columns ?? 4;

@@ -1,6 +1,7 @@
 /** The data jobs users call: column statistics and normalisation, fanned out over a worker pool. */
 import { ShmArrayError } from './errors.js';
-import { createPool, jobs, splitRows, type PoolOptions, type WorkerPool } from './pool.js';
+import { checkOptions } from './options.js';
+import { createPool, jobs, POOL_CONFLICTS, POOL_OPTIONS, splitRows, type PoolOptions, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
 import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from './stats.js';
 import type { StatsSegment, StatsTask } from './jobs/stats.js';
@@ -66,6 +67,7 @@ export function shareRows(rowsPerArray: readonly number[], parts: number): RowSe
  * arrays by handle and returns only its partial statistics, which are merged exactly.
  */
 export async function columnStats(arrays: ArrayLike2D | readonly ArrayLike2D[], options: JobOptions = {}): Promise<ColumnStats> {
+  checkOptions('columnStats', options, POOL_OPTIONS, POOL_CONFLICTS);
   const handles = (Array.isArray(arrays) ? arrays : [arrays]).map((a: ArrayLike2D) => handleOf(a));
   if (handles.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'columnStats needs at least one array.', {});
   const columns = columnsOf(handles[0] as SharedHandle);
@@ -88,6 +90,7 @@ export async function columnStats(arrays: ArrayLike2D | readonly ArrayLike2D[], 
  * array of the same shape) in workers; nothing but row ranges travels in messages.
  */
 export async function normalize(input: ArrayLike2D, output: ArrayLike2D, stats: Pick<ColumnStats, 'mean' | 'std'>, options: JobOptions = {}): Promise<void> {
+  checkOptions('normalize', options, POOL_OPTIONS, POOL_CONFLICTS);
   const inH = handleOf(input);
   const outH = handleOf(output);
   if (outH.mode !== 'r+') throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `normalize writes into ${outH.path}, which is open read-only; create it with createShared or store.create.`, { path: outH.path });

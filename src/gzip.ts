@@ -11,7 +11,8 @@ import { crc32Combine } from './crc32-combine.js';
 import { fsError, ShmArrayError } from './errors.js';
 import type { ChunkSource, CompressTask } from './jobs/compress.js';
 import { forget, removeOnExit } from './lifecycle.js';
-import { createPool, jobs, workerCount, type Runtime, type WorkerPool } from './pool.js';
+import { boolean, checkOptions, integer } from './options.js';
+import { createPool, jobs, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type Runtime, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
 import { writeAll } from './write-all.js';
 
@@ -82,7 +83,7 @@ async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: numbe
     return chunk;
   };
   for await (const data of stream) {
-    parts.push(data instanceof Uint8Array ? data : Buffer.from(data as string));
+    parts.push(data);
     held += data.length;
     while (held >= chunkSize) {
       // One chunk is held back, so the one that turns out last can say so.
@@ -97,15 +98,12 @@ async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: numbe
   yield emit(pending ?? new Uint8Array(0), true);
 }
 
-function checkOptions(o: GzipOptions): { level: number; chunkSize: number } {
-  const level = o.level ?? 6;
-  const chunkSize = o.chunkSize ?? 4 * 1024 * KiB;
-  if (!Number.isInteger(level) || level < 0 || level > 9) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `level must be an integer from 0 to 9, not ${String(level)}.`, {});
-  if (!Number.isSafeInteger(chunkSize) || chunkSize < 64 * KiB || chunkSize > 512 * 1024 * KiB) {
-    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `chunkSize must be from 64 KiB to 512 MiB, not ${String(chunkSize)}.`, {});
-  }
-  return { level, chunkSize };
-}
+const GZIP_OPTIONS = {
+  ...POOL_OPTIONS,
+  level: integer(0, 9),
+  chunkSize: integer(64 * KiB, 512 * 1024 * KiB),
+  singleMember: boolean,
+};
 
 /** A fixed gzip header: deflate, no name, no mtime, OS unknown-Unix (3). */
 const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
@@ -119,7 +117,11 @@ const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
  */
 export async function gzipParallel(input: GzipInput, outputPath: string, options: GzipOptions = {}): Promise<GzipResult> {
   const t0 = process.hrtime.bigint();
-  const { level, chunkSize } = checkOptions(options);
+  // Everything is checked before a file is opened or a pool started.
+  checkOptions('gzipParallel', options, GZIP_OPTIONS, POOL_CONFLICTS);
+  const level = options.level ?? 6;
+  const chunkSize = options.chunkSize ?? 4 * 1024 * KiB;
+  const workers = options.pool?.workers ?? workerCount(options.workers);
   const single = options.singleMember === true;
   let chunks: AsyncGenerator<Chunk>;
   if (input instanceof SharedArray) {
@@ -151,7 +153,7 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     throw fsError(err, 'write into', dir);
   }
   const pool = options.pool ?? createPool(jobs.compress, { workers: options.workers, runtime: options.runtime });
-  const limit = 2 * (options.pool?.workers ?? workerCount(options.workers));
+  const limit = 2 * workers;
   let bytesIn = 0;
   let bytesOut = 0;
   let members = 0;
@@ -167,7 +169,7 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     }
     await writeAll(fh, data);
     bytesOut += data.length;
-    members++;
+    if (!single) members++;
   };
   try {
     if (single) {

@@ -1,15 +1,39 @@
 /**
  * Removal of store directories and unfinished outputs when the process ends: normally, by SIGINT/SIGTERM/SIGHUP, or by
  * an uncaught exception. SIGKILL cannot be caught; its leftovers are swept by the next store.
+ *
+ * Signals reach only the main thread, so a directory registered in a worker thread is also
+ * announced to the main thread (a BroadcastChannel), which removes it on a signal or at exit —
+ * provided shmarray is loaded there too. If it is not, a stale-store sweep removes it later.
  */
 import { lstatSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMainThread } from 'node:worker_threads';
+import { BroadcastChannel, isMainThread } from 'node:worker_threads';
 
 const live = new Set<string>();
 const cleanups = new Set<() => void>();
 let installed = false;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/** What a worker thread tells the main thread about a directory it registered or forgot. */
+interface Announcement {
+  op: 'add' | 'forget';
+  dir: string;
+}
+const channel = new BroadcastChannel('shmarray:lifecycle');
+channel.unref(); // never what keeps a thread alive
+if (isMainThread) {
+  channel.onmessage = (event: unknown): void => {
+    const m = (event as { data?: Partial<Announcement> }).data;
+    if (typeof m?.dir !== 'string') return;
+    if (m.op === 'add') {
+      install();
+      live.add(m.dir);
+    } else if (m.op === 'forget') {
+      live.delete(m.dir);
+    }
+  };
+}
 
 function removeAll(): void {
   for (const fn of cleanups) {
@@ -25,14 +49,14 @@ function removeAll(): void {
 }
 
 function onSignal(signal: NodeJS.Signals): void {
+  // The application listens too: it decides what happens next, and its handler may still use its
+  // stores (a graceful shutdown). They are removed when the process actually exits.
+  if (process.listenerCount(signal) > 1) return;
+  // Only our listener stands between the signal and its default outcome: clean up, step aside and
+  // re-raise it, so the process ends as it would have (status 128 + n, or the parent sees the signal).
   removeAll();
-  // If only our listener stands between the signal and its default outcome, step aside and
-  // re-raise it, so the process ends as it would have (status 128 + n, or the parent sees the
-  // signal). If the application listens too, the application decides what happens next.
-  if (process.listenerCount(signal) === 1) {
-    process.removeListener(signal, onSignal);
-    process.kill(process.pid, signal);
-  }
+  process.removeListener(signal, onSignal);
+  process.kill(process.pid, signal);
 }
 
 function install(): void {
@@ -40,19 +64,24 @@ function install(): void {
   installed = true;
   process.on('exit', removeAll);
   process.on('uncaughtExceptionMonitor', removeAll);
-  // Worker threads get no signals; the process's main thread handles them for everyone.
+  // Worker threads get no signals: their directories are announced to the main thread.
   if (isMainThread) for (const s of SIGNALS) process.on(s, onSignal);
 }
 
-/** Removes `dir` (recursively) when this process exits, however it exits short of SIGKILL. */
+/**
+ * Removes `dir` (recursively) when this process exits, however it exits short of SIGKILL; when
+ * registered in a worker thread, also when that thread ends.
+ */
 export function removeOnExit(dir: string): void {
   install();
   live.add(dir);
+  if (!isMainThread) channel.postMessage({ op: 'add', dir } satisfies Announcement);
 }
 
 /** Stops watching `dir` (it was disposed of normally). */
 export function forget(dir: string): void {
   live.delete(dir);
+  if (!isMainThread) channel.postMessage({ op: 'forget', dir } satisfies Announcement);
 }
 
 /**

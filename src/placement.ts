@@ -19,7 +19,7 @@ export function diskSpace(dir: string): { free: number; size: number } {
  * Room to leave free on tmpfs: its pages are RAM, and a full /dev/shm breaks other programs
  * (and turns page faults on sparse files into SIGBUS). A 64 MB Docker /dev/shm is never used.
  */
-export function tmpfsMargin(size: number): number {
+function tmpfsMargin(size: number): number {
   return Math.max(64 * 2 ** 20, Math.floor(size * 0.05));
 }
 

@@ -3,9 +3,25 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
 import { ShmArrayError } from './errors.js';
+import { checkOptions, integer, oneOf, type Check } from './options.js';
 
 /** Where workers run: threads of this process, or child processes. */
 export type Runtime = 'worker_threads' | 'child_process';
+
+const RUNTIMES: readonly Runtime[] = ['worker_threads', 'child_process'];
+
+/** A pool a caller passes in: shmarray's WorkerPool, or anything with its `run` and `workers`. */
+const isPool: Check = (v, what) => {
+  const p = v as { run?: unknown; workers?: unknown } | null;
+  if (typeof p !== 'object' || p === null || typeof p.run !== 'function' || !Number.isSafeInteger(p.workers)) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what} must be a WorkerPool (createPool(…)), not ${p === null ? 'null' : typeof p}.`, { option: what });
+  }
+};
+
+/** The options of a pool a job starts (workers, runtime), or the caller's own pool instead: the spec for {@link checkOptions}. */
+export const POOL_OPTIONS = { workers: integer(1), runtime: oneOf(RUNTIMES), pool: isPool } as const;
+/** A given pool decides its own workers and runtime. */
+export const POOL_CONFLICTS = [['pool', ['workers', 'runtime']]] as const;
 
 function inheritedEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -113,6 +129,7 @@ export class WorkerPool implements AsyncDisposable {
 
 /** A {@link WorkerPool} of `options.workers` workers (default: cores) running `filename`. */
 export function createPool(filename: string, options: PoolOptions = {}): WorkerPool {
+  checkOptions('createPool', options, { workers: POOL_OPTIONS.workers, runtime: POOL_OPTIONS.runtime });
   return new WorkerPool(filename, options);
 }
 

@@ -5,6 +5,7 @@ import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './d
 import { fsError, ShmArrayError } from './errors.js';
 import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
 import { encodeNpyHeader, isNpy, NPY_MAX_HEADER_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
+import { boolean, checkOptions, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
 /** `'r'`: read-only mapping. `'r+'`: read-write, shared with every process that maps the file. */
@@ -179,6 +180,7 @@ export function openShared(target: string | SharedHandle, shape?: ShapeLike, opt
     return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true }, h.npy);
   }
   if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
+  checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean });
   return open(target, shape === undefined ? undefined : normalizeShape(shape), options, undefined);
 }
 
@@ -260,6 +262,7 @@ function mapView(handle: SharedHandle, fd: number, length: number, advice: Advic
  */
 export function createShared<D extends DType = 'float32'>(path: string, shape: ShapeLike, options: CreateOptions<D> = {}): SharedArray<D> {
   if (typeof path !== 'string' || path === '') throw badArgument('createShared needs a file path');
+  checkOptions('createShared', options, { dtype: own, npy: boolean, overwrite: boolean, fileMode: integer(0, 0o7777), advice: oneOf(ADVICE) });
   const dims = normalizeShape(shape);
   const dtype = parseDType(options.dtype ?? 'float32') as D;
   const npy = options.npy ?? path.endsWith('.npy');

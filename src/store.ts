@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import type { DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
 import { forget, removeOnExit, sweepStale } from './lifecycle.js';
+import { boolean, checkOptions, integer, nonEmptyString, own } from './options.js';
+import { POOL_CONFLICTS, POOL_OPTIONS } from './pool.js';
 import { choosePlacement } from './placement.js';
 import type { Runtime, WorkerPool } from './pool.js';
 import { extractInto } from './extract-all.js';
@@ -33,6 +35,8 @@ export interface ExtractAllOptions extends ExtractOptions {
 }
 
 const DEFAULT_PREFIX = 'shmarray';
+/** shape and dtype are checked by the extraction with their own codes (ERR_SHM_BAD_SHAPE, ERR_SHM_BAD_DTYPE). */
+const EXTRACT_OPTIONS = { shape: own, columns: integer(1), dtype: own };
 
 /**
  * A private temporary directory for shared arrays: `<base>/<prefix>-<pid>-<random>`, mode 0700.
@@ -61,6 +65,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   /** Creates a store, after sweeping stale stores of dead processes from its base directory. */
   static async create(options: StoreOptions = {}): Promise<SharedStore> {
+    checkOptions('SharedStore.create', options, { dir: nonEmptyString, prefix: own, minFree: integer(0) });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `prefix must be 1–64 characters of [A-Za-z0-9_.-], not ${JSON.stringify(prefix)}.`, {});
@@ -82,6 +87,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * (default: /dev/shm, `$SHMARRAY_DIR` and the temp directory). Returns the removed directories.
    */
   static sweep(options: { base?: string; prefix?: string } = {}): string[] {
+    checkOptions('SharedStore.sweep', options, { base: nonEmptyString, prefix: own });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const bases = options.base !== undefined ? [options.base] : [...new Set(['/dev/shm', tmpdir(), process.env['SHMARRAY_DIR'] ?? ''])].filter((b) => b !== '');
     return bases.flatMap((b) => sweepStale(b, prefix));
@@ -106,11 +112,13 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   /** A writable shared array in the store (raw unless `npy` or a `.npy` name). */
   create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options: { dtype?: D; npy?: boolean } = {}): SharedArray<D> {
+    checkOptions('store.create', options, { dtype: own, npy: boolean });
     return this.#track([createShared(this.path(name), shape, options)])[0] as SharedArray<D>;
   }
 
   /** Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}. */
   async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
+    checkOptions('store.extractZip', options, EXTRACT_OPTIONS);
     this.#check();
     return this.#track(await extractZipTo(zipPath, this.dir, this.#archivePrefix(), options));
   }
@@ -129,6 +137,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * workers. A parent that never maps the data never holds its pages.
    */
   async extractHandles(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
+    checkOptions('store.extractAll', options, { ...EXTRACT_OPTIONS, ...POOL_OPTIONS }, POOL_CONFLICTS);
     this.#check();
     return extractInto(this.dir, zipPaths.map((zip) => ({ zip, prefix: this.#archivePrefix() })), options);
   }

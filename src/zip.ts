@@ -203,7 +203,7 @@ function rawShape(bytes: number, dtype: DType, options: ExtractOptions, zipPath:
     );
   }
   const rows = bytes / (columns * size);
-  return options.columns === undefined && options.shape === undefined ? [rows] : [rows, columns];
+  return options.columns === undefined ? [rows] : [rows, columns];
 }
 
 /** Bytes the archive's file entries inflate to, according to its central directory. */

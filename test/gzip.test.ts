@@ -4,7 +4,7 @@ import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { gunzipSync, crc32 } from 'node:zlib';
+import { createGunzip, gunzipSync, crc32 } from 'node:zlib';
 import { crc32Combine, createShared, gzipParallel } from '../dist/index.js';
 import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
@@ -108,4 +108,24 @@ describe('bad output or options', () => {
       dir.dispose();
     }
   });
+});
+
+test('a 3 GiB input compresses whole: chunks at offsets past 2^31 are read, and every byte comes back', async () => {
+  const path = tmp.path('three-gib.bin');
+  const big = createShared(path, [3 * 2 ** 30], { dtype: 'uint8' }); // sparse: only written pages take memory
+  const marks = [2 ** 31 + 5, 2.5 * 2 ** 30, 3 * 2 ** 30 - 1];
+  for (const at of marks) big.data[at] = 0xa5;
+  big.close();
+  const out = tmp.path('three-gib.gz');
+  const r = await gzipParallel(path, out, { level: 1, chunkSize: 64 * 2 ** 20, workers: 2 });
+  assert.equal(r.bytesIn, 3 * 2 ** 30);
+  // Decompressed as a stream, every byte counted; the marks come back where they were written.
+  let offset = 0;
+  const found: number[] = [];
+  for await (const piece of createReadStream(out).pipe(createGunzip()) as AsyncIterable<Buffer>) {
+    for (let i = piece.indexOf(0xa5); i >= 0; i = piece.indexOf(0xa5, i + 1)) found.push(offset + i);
+    offset += piece.length;
+  }
+  assert.equal(offset, 3 * 2 ** 30);
+  assert.deepEqual(found, marks);
 });

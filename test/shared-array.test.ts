@@ -1,6 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { createShared, DTYPES, ERROR_CODES, maxArrayLength, openShared, ShmArrayError, type DType, type ShmErrorCode } from '../dist/index.js';
@@ -180,6 +180,20 @@ describe('SharedArray', () => {
     createShared(path, 4);
     assert.equal(statSync(path).mode & 0o777, 0o600);
   });
+});
+
+test('a second copy of the package recognises its errors: instanceof ShmArrayError holds across copies', async () => {
+  const copy = tmp.path('second-copy');
+  cpSync(fileURLToPath(new URL('../dist', import.meta.url)), `${copy}/dist`, { recursive: true });
+  cpSync(fileURLToPath(new URL('../package.json', import.meta.url)), `${copy}/package.json`);
+  symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), `${copy}/node_modules`);
+  symlinkSync(fileURLToPath(new URL('../build', import.meta.url)), `${copy}/build`);
+  const other = (await import(`${copy}/dist/index.js`)) as typeof import('../dist/index.js');
+  assert.notEqual(other.ShmArrayError, ShmArrayError, 'two distinct classes');
+  const theirs = throwsWithCode(() => other.openShared(tmp.path('nowhere.f32'), 4), 'ERR_SHM_NOT_FOUND' as never);
+  assert.ok(theirs instanceof ShmArrayError, "this copy's class recognises the other copy's error");
+  assert.ok(new ShmArrayError('ERR_SHM_IO', 'x') instanceof other.ShmArrayError, 'and the other way round');
+  assert.ok(!(new Error('plain') instanceof ShmArrayError));
 });
 
 describe('errors in this process', () => {

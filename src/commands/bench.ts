@@ -21,7 +21,7 @@ export interface BenchCommandOptions {
 const mib = (n: number): string => (n / 2 ** 20).toFixed(0);
 
 /** The report as the table printed on stdout. */
-export function formatReport(r: BenchReport): string {
+function formatReport(r: BenchReport): string {
   const head = ['mode', 'runtime', 'extract s', 'deliver s', 'job s', 'total s', 'parent PSS', 'workers PSS', 'copies', 'footprint', 'stats'];
   const rows = r.results.map((x) => [
     x.mode,
