@@ -10,7 +10,7 @@ import { basename, dirname, join } from 'node:path';
 import { crc32Combine } from './crc32-combine.js';
 import { fsError, ShmArrayError } from './errors.js';
 import type { ChunkSource, CompressTask } from './jobs/compress.js';
-import { forget, removeOnExit } from './lifecycle.js';
+import { forget, removeOnExit, sweepStaleTemps } from './lifecycle.js';
 import { boolean, checkOptions, integer } from './options.js';
 import { createPool, jobs, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type Runtime, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
@@ -142,6 +142,7 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
   }
 
   const dir = dirname(outputPath);
+  sweepStaleTemps(dir); // outputs a killed run left behind
   const tmp = join(dir, `.${basename(outputPath)}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
   // Watched before it exists: a signal between the open and the next line must not leave it.
   removeOnExit(tmp);

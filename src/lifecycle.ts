@@ -6,9 +6,10 @@
  * announced to the main thread (a BroadcastChannel), which removes it on a signal or at exit —
  * provided shmarray is loaded there too. If it is not, a stale-store sweep removes it later.
  */
-import { lstatSync, readdirSync, rmSync } from 'node:fs';
+import { closeSync, constants, lstatSync, openSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { BroadcastChannel, isMainThread } from 'node:worker_threads';
+import { tryLock } from './native.js';
 
 const live = new Set<string>();
 const cleanups = new Set<() => void>();
@@ -96,6 +97,29 @@ export function cleanupOnExit(fn: () => void): () => void {
   };
 }
 
+/** The file in a store whose flock its owner holds for life. */
+export const LOCK_FILE = '.lock';
+
+/**
+ * Whether the owner of store `dir` (named with `pid`) is alive. A store with a lock file answers
+ * by its lock, which the kernel releases when the owner dies, in whatever pid namespace it ran
+ * (containers sharing /dev/shm see each other's pids as dead). A store without one (made by an
+ * older shmarray) answers by `kill(pid, 0)`.
+ */
+function ownerAlive(dir: string, pid: number): boolean {
+  let fd: number;
+  try {
+    fd = openSync(join(dir, LOCK_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch {
+    return pid === process.pid || alive(pid);
+  }
+  try {
+    return !tryLock(fd);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -107,8 +131,8 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes `<prefix>-<pid>-<hex>` directories directly in `base` whose pid is no longer alive and
- * that belong to this user. Nothing else is touched: not symlinks, not other users' directories,
+ * Removes `<prefix>-<pid>-<hex>` directories directly in `base` whose owner is no longer alive
+ * (its lock is free; see {@link ownerAlive}) and that belong to this user. Nothing else is touched: not symlinks, not other users' directories,
  * not names of another form, not directories of live processes. Returns what it removed.
  */
 export function sweepStale(base: string, prefix: string): string[] {
@@ -129,11 +153,42 @@ export function sweepStale(base: string, prefix: string): string[] {
     try {
       const st = lstatSync(dir);
       if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      if (pid === process.pid || alive(pid)) continue;
+      if (ownerAlive(dir, pid)) continue;
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);
     } catch {
       // Vanished or unreadable meanwhile: not ours to worry about.
+    }
+  }
+  return removed;
+}
+
+/**
+ * Removes temporary files `.<name>.<pid>-<hex>.tmp` directly in `dir` (unfinished createShared
+ * and gzipParallel outputs) whose process is dead and that belong to this user. Such a file is
+ * only ever open in the process that named it, so a dead pid means nobody will finish it.
+ */
+export function sweepStaleTemps(dir: string): string[] {
+  const uid = process.getuid?.();
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/.exec(name);
+    if (m?.[1] === undefined) continue;
+    const pid = Number(m[1]);
+    const path = join(dir, name);
+    try {
+      const st = lstatSync(path);
+      if (!st.isFile() || (uid !== undefined && st.uid !== uid) || pid === process.pid || alive(pid)) continue;
+      rmSync(path, { force: true });
+      removed.push(path);
+    } catch {
+      // vanished meanwhile
     }
   }
   return removed;

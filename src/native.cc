@@ -10,7 +10,9 @@
 #include <v8.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -260,6 +262,28 @@ void Residency(const FunctionCallbackInfo<Value>& args) {
   args.GetReturnValue().Set(out);
 }
 
+// reserve(fd, length): allocates the file's blocks now (posix_fallocate), so that a full tmpfs is
+// an error here, not a SIGBUS at the first write of a page of a sparse file.
+void Reserve(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  uint64_t length = 0;
+  if (!args[0]->IsInt32() || args[0].As<v8::Int32>()->Value() < 0) return ThrowType(isolate, "fd must be a non-negative int32");
+  if (!ToSize(args[1], &length) || length == 0) return ThrowType(isolate, "length must be a positive integer below 2^53");
+  int err = posix_fallocate(args[0].As<v8::Int32>()->Value(), 0, static_cast<off_t>(length));
+  if (err != 0) ThrowErrno(isolate, "posix_fallocate", err);
+}
+
+// tryLock(fd) -> true if this call took an exclusive flock on fd, false if another open file
+// holds one. A store's owner keeps its lock for life; the kernel drops it when the owner dies,
+// whatever pid namespace it ran in — a liveness proof that kill(pid, 0) cannot give.
+void TryLock(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsInt32() || args[0].As<v8::Int32>()->Value() < 0) return ThrowType(isolate, "fd must be a non-negative int32");
+  if (flock(args[0].As<v8::Int32>()->Value(), LOCK_EX | LOCK_NB) == 0) return args.GetReturnValue().Set(true);
+  if (errno == EWOULDBLOCK) return args.GetReturnValue().Set(false);
+  ThrowErrno(isolate, "flock", errno);
+}
+
 // liveMappings() -> how many mappings this environment holds (for leak tests).
 void LiveMappings(const FunctionCallbackInfo<Value>& args) {
   double n = current == nullptr ? 0 : static_cast<double>(current->live.size());
@@ -288,6 +312,8 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetFunction(isolate, context, exports, "advise", Advise);
   SetFunction(isolate, context, exports, "residency", Residency);
   SetFunction(isolate, context, exports, "liveMappings", LiveMappings);
+  SetFunction(isolate, context, exports, "reserve", Reserve);
+  SetFunction(isolate, context, exports, "tryLock", TryLock);
   SetNumber(isolate, context, exports, "PAGE_SIZE", static_cast<double>(sysconf(_SC_PAGESIZE)));
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_LENGTH", kTypedArrayMaxLength);
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_BYTES", kTypedArrayMaxBytes);

@@ -16,6 +16,8 @@ interface Binding {
   sync(buffer: ArrayBuffer): void;
   advise(buffer: ArrayBuffer, advice: number): void;
   residency(buffer: ArrayBuffer): [resident: number, total: number];
+  reserve(fd: number, length: number): void;
+  tryLock(fd: number): boolean;
   readonly PAGE_SIZE: number;
   readonly TYPED_ARRAY_MAX_LENGTH: number;
   readonly TYPED_ARRAY_MAX_BYTES: number;
@@ -53,7 +55,7 @@ function load(): Binding {
     throw new ShmArrayError(
       'ERR_SHM_NATIVE',
       `shmarray's addon could not be loaded from ${path} (${reason}). Rebuild it with \`npm rebuild shmarray\` ` +
-        `(in this repository: \`npx node-gyp rebuild\`); building needs python3, make and a C++ compiler (see native-notes/).`,
+        `(in this repository: \`npm run build:native\`); building needs python3, make and a C++ compiler (see native-notes/).`,
       { path, reason },
       { cause: err },
     );
@@ -173,4 +175,29 @@ export function sync(mapping: Mapping): void {
 export function residentPages(mapping: Mapping): { resident: number; total: number } {
   const [resident, total] = load().residency(mapping.buffer);
   return { resident, total };
+}
+
+/**
+ * Allocates `length` bytes of `fd` now (posix_fallocate): on a full tmpfs this throws
+ * ERR_SHM_NO_SPACE, where a sparse file would have killed the process with SIGBUS at the first
+ * write of a page that found no room.
+ */
+export function reserve(fd: number, length: number, path: string): void {
+  if (!Number.isSafeInteger(length) || length <= 0) return;
+  try {
+    load().reserve(fd, length);
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    if (name === 'ENOSPC' || name === 'EDQUOT') {
+      throw new ShmArrayError('ERR_SHM_NO_SPACE', `${path} needs ${length} bytes but its filesystem has no room for them; free space there or choose another directory (SHMARRAY_DIR).`, { path, bytes: length, errno, errnoName: name }, { cause: err });
+    }
+    // A filesystem without fallocate (EOPNOTSUPP) keeps the sparse file: the statfs check stands.
+    if (name === 'EOPNOTSUPP' || name === 'ENOSYS') return;
+    throw new ShmArrayError('ERR_SHM_IO', `Reserving ${length} bytes for ${path} failed with ${name}.`, { path, errno, errnoName: name }, { cause: err });
+  }
+}
+
+/** Takes an exclusive, non-blocking flock on `fd`: true if taken, false if someone else holds it. */
+export function tryLock(fd: number): boolean {
+  return load().tryLock(fd);
 }

@@ -1,6 +1,7 @@
 /** Where a store puts its files, and why: tmpfs first when it has room, else the temp directory. */
 import { accessSync, constants, statfsSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { resolve } from 'node:path';
 import { ShmArrayError } from './errors.js';
 
 /** The chosen base directory and the reason, in words a user can act on. */
@@ -36,15 +37,38 @@ function usableDir(dir: string): boolean {
 const mib = (n: number): string => `${(n / 2 ** 20).toFixed(0)} MiB`;
 
 /**
+ * Refuses a base directory another user can tamper with: world-writable without the sticky bit
+ * (anyone may rename our store away and put a symlink in its place), or owned by another user
+ * (other than root). /dev/shm and /tmp are world-writable *with* the sticky bit: safe.
+ */
+function checkSafeBase(dir: string): void {
+  const st = statSync(dir);
+  const uid = process.getuid?.();
+  if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {
+    throw new ShmArrayError(
+      'ERR_SHM_PERMISSION',
+      `${dir} is writable by every user but has no sticky bit, so another user could replace the store with a symlink; use a directory of your own, or chmod +t ${dir}.`,
+      { path: dir, mode: st.mode & 0o7777 },
+    );
+  }
+  if (uid !== undefined && st.uid !== uid && st.uid !== 0) {
+    throw new ShmArrayError('ERR_SHM_PERMISSION', `${dir} belongs to another user (uid ${st.uid}); use a directory of your own.`, { path: dir, owner: st.uid });
+  }
+}
+
+/**
  * Chooses the base directory for `bytes` of data: `dir` if given, else `$SHMARRAY_DIR`, else
  * /dev/shm when it exists, is writable and has `bytes` free beyond its margin, else os.tmpdir().
+ * A given directory is made absolute (a later chdir must not move the store) and checked for safety.
  */
 export function choosePlacement(bytes: number, dir?: string, env: NodeJS.ProcessEnv = process.env): Placement {
-  const explicit = dir ?? env['SHMARRAY_DIR'];
-  if (explicit !== undefined && explicit !== '') {
+  const given = dir ?? env['SHMARRAY_DIR'];
+  if (given !== undefined && given !== '') {
+    const explicit = resolve(given);
     if (!usableDir(explicit)) {
       throw new ShmArrayError('ERR_SHM_PERMISSION', `${explicit} is not a writable directory; create it or choose another (dir option or SHMARRAY_DIR).`, { path: explicit });
     }
+    checkSafeBase(explicit);
     return { base: explicit, reason: dir !== undefined ? 'given as the dir option' : 'given by SHMARRAY_DIR' };
   }
   const shm = '/dev/shm';

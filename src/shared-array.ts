@@ -3,7 +3,7 @@ import * as nodePath from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
-import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
+import { mapFile, maxTypedArrayLength, reserve, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
 import { encodeNpyHeader, isNpy, NPY_MAX_HEADER_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
 import { boolean, checkOptions, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
@@ -284,6 +284,8 @@ export function createShared<D extends DType = 'float32'>(path: string, shape: S
   }
   try {
     fs.ftruncateSync(fd, total);
+    // Every block now: a full filesystem fails here, not as a SIGBUS when a page is first written.
+    reserve(fd, total, path);
     if (header.length > 0) fs.writeSync(fd, header, 0, header.length, 0);
     const array = mapView({ path, shape: dims, dtype, offset: header.length, mode: 'r+', npy }, fd, length, options.advice ?? 'normal');
     if (options.overwrite) fs.renameSync(tmp, path);

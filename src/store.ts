@@ -1,11 +1,12 @@
-import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
-import { forget, removeOnExit, sweepStale } from './lifecycle.js';
+import { forget, LOCK_FILE, removeOnExit, sweepStale } from './lifecycle.js';
+import { tryLock } from './native.js';
 import { boolean, checkOptions, integer, nonEmptyString, own } from './options.js';
 import { POOL_CONFLICTS, POOL_OPTIONS } from './pool.js';
 import { choosePlacement } from './placement.js';
@@ -57,10 +58,14 @@ export class SharedStore implements AsyncDisposable, Disposable {
   readonly #arrays = new Set<WeakRef<SharedArray>>();
   #archives = 0;
 
-  private constructor(dir: string, base: string, reason: string) {
+  /** Held for the store's life: its flock tells a sweep, in any pid namespace, that the owner lives. */
+  readonly #lockFd: number;
+
+  private constructor(dir: string, base: string, reason: string, lockFd: number) {
     this.dir = dir;
     this.base = base;
     this.reason = reason;
+    this.#lockFd = lockFd;
   }
 
   /** Creates a store, after sweeping stale stores of dead processes from its base directory. */
@@ -72,14 +77,27 @@ export class SharedStore implements AsyncDisposable, Disposable {
     }
     const { base, reason } = choosePlacement(options.minFree ?? 0, options.dir);
     sweepStale(base, prefix);
-    const dir = join(base, `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`);
+    const name = `${prefix}-${process.pid}-${randomBytes(6).toString('hex')}`;
+    const dir = join(base, name);
+    // Built under a name the sweep ignores, with its owner's lock taken, then renamed into place:
+    // no other process can ever see the store without the lock that proves its owner alive.
+    const staging = join(base, `.${name}.creating`);
+    removeOnExit(staging);
+    let lockFd: number;
     try {
-      mkdirSync(dir, { mode: 0o700 });
+      mkdirSync(staging, { mode: 0o700 });
+      lockFd = openSync(join(staging, LOCK_FILE), 'wx', 0o600);
+      tryLock(lockFd);
+      removeOnExit(dir);
+      renameSync(staging, dir);
     } catch (err) {
+      rmSync(staging, { recursive: true, force: true });
+      forget(dir);
       throw fsError(err, 'create the store directory', dir);
+    } finally {
+      forget(staging);
     }
-    removeOnExit(dir);
-    return new SharedStore(dir, base, reason);
+    return new SharedStore(dir, base, reason, lockFd);
   }
 
   /**
@@ -145,7 +163,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
   /** The files in the store now (full paths, sorted). */
   files(): string[] {
     this.#check();
-    return readdirSync(this.dir).sort().map((n) => join(this.dir, n));
+    return readdirSync(this.dir).filter((n) => n !== LOCK_FILE).sort().map((n) => join(this.dir, n));
   }
 
   /** Bytes the store's files hold (on tmpfs: RAM, whether or not anything maps them). */
@@ -164,6 +182,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     this.#closeArrays();
     await rm(this.dir, { recursive: true, force: true });
     forget(this.dir);
+    closeSync(this.#lockFd);
   }
 
   /** Synchronous {@link dispose}, for `using` and exit paths. */
@@ -173,6 +192,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     this.#closeArrays();
     rmSync(this.dir, { recursive: true, force: true });
     forget(this.dir);
+    closeSync(this.#lockFd);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -12,6 +12,7 @@ import { crc32, createInflateRaw } from 'node:zlib';
 import yauzl from 'yauzl';
 import { itemSize, parseDType, type DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
+import { checkZipStructure } from './zip-check.js';
 import { isNpy, NPY_MAGIC } from './npy.js';
 import { diskSpace } from './placement.js';
 import { normalizeShape, type ShapeLike } from './shape.js';
@@ -41,7 +42,9 @@ function badZip(path: string, reason: string, message: string, extra: Record<str
   return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
 }
 
-function openZip(path: string): Promise<yauzl.ZipFile> {
+async function openZip(path: string): Promise<yauzl.ZipFile> {
+  // yauzl trusts the directory's offsets; a hostile one can crash the process from inside its callbacks.
+  checkZipStructure(path);
   return new Promise((resolve, reject) => {
     // decodeStrings: false — entry names stay bytes: they are never used as paths, so a hostile
     // name (../../x, /etc/passwd, NUL bytes) cannot fail or steer the extraction.

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
@@ -71,3 +72,27 @@ export const numpyPython: string | undefined = ['python3', '/usr/bin/python3'].f
     return false;
   }
 });
+
+/**
+ * A small tmpfs of `mib` MiB mounted for one test (needs root), or undefined — the test is then
+ * skipped with a loud reason. `dispose` unmounts it.
+ */
+export function smallTmpfs(mib: number): { dir: string; dispose: () => void } | undefined {
+  const dir = mkdtempSync(join(tmpdir(), 'shmarray-tmpfs-'));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=1777`, 'tmpfs', dir], { stdio: 'ignore' });
+  } catch {
+    rmSync(dir, { recursive: true, force: true });
+    return undefined;
+  }
+  return {
+    dir,
+    dispose: () => {
+      execFileSync('umount', ['-l', dir], { stdio: 'ignore' });
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** The reason a test that needs {@link smallTmpfs} gives when it cannot run. */
+export const NO_TMPFS = 'NOT RUN: mounting a small tmpfs needs root (mount -t tmpfs); run the suite as root to cover full filesystems';

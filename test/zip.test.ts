@@ -121,8 +121,76 @@ describe('bad archives: a clear error, no partial file, the store still usable',
   test('a corrupt .npy entry', () =>
     failsCleanly(store.extractZip(zipFile('npy.zip', buildZip([{ name: 'a.npy', data: Buffer.from("\x93NUMPY\x01\x00\x10\x00{'descr': 42}   \n", 'latin1') }]))), 'ERR_SHM_BAD_NPY'));
 
-  test('not enough room: checked from the central directory before writing', () =>
-    failsCleanly(store.extractZip(zipFile('huge.zip', buildZip([{ name: 'a.f32', data: f32(16, (i) => i), uncompressedSize: 2 ** 50 }]))), 'ERR_SHM_NO_SPACE'));
+  test('a declared size deflate cannot produce (2^50 bytes from 51) is refused before writing', () =>
+    failsCleanly(store.extractZip(zipFile('huge.zip', buildZip([{ name: 'a.f32', data: f32(16, (i) => i), uncompressedSize: 2 ** 50 }]))), 'ERR_SHM_BAD_ZIP'));
+});
+
+describe('hostile directories: every field checked against the file before any read', () => {
+  const one = (): Buffer => buildZip([{ name: 'a.f32', data: f32(16, (i) => i) }]);
+  const eocdOf = (z: Buffer): number => z.length - 22;
+  const u64 = (n: bigint): Buffer => {
+    const b = Buffer.alloc(8);
+    b.writeBigUInt64LE(n);
+    return b;
+  };
+  const locator = (offset: bigint): Buffer => Buffer.concat([Buffer.from([0x50, 0x4b, 0x06, 0x07, 0, 0, 0, 0]), u64(offset), Buffer.from([1, 0, 0, 0])]);
+
+  for (const offset of [2n ** 53n, 2n ** 60n]) {
+    test(`a zip64 locator pointing at byte ${offset} is BAD_ZIP (yauzl read there from a callback: uncatchable)`, () => {
+      const z = one();
+      const bytes = Buffer.concat([z.subarray(0, eocdOf(z)), locator(offset), z.subarray(eocdOf(z))]);
+      return failsCleanly(store.extractZip(zipFile(`locator-${offset}.zip`, bytes)), 'ERR_SHM_BAD_ZIP', 'bad-zip64');
+    });
+  }
+
+  test('a zip64 central-directory offset of 2^62 is BAD_ZIP (was a plain RangeError)', () => {
+    const z = one();
+    const eocd = eocdOf(z);
+    const cdSize = z.readUInt32LE(eocd + 12);
+    const record = Buffer.concat([
+      Buffer.from([0x50, 0x4b, 0x06, 0x06]), u64(44n), Buffer.from([45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]),
+      u64(1n), u64(1n), u64(BigInt(cdSize)), u64(2n ** 62n),
+    ]);
+    const tail = Buffer.from(z.subarray(eocd));
+    tail.writeUInt32LE(0xffffffff, 16);
+    const bytes = Buffer.concat([z.subarray(0, eocd), record, locator(BigInt(eocd)), tail]);
+    return failsCleanly(store.extractZip(zipFile('cd-2-62.zip', bytes)), 'ERR_SHM_BAD_ZIP', 'bad-directory-offset');
+  });
+
+  test('the same archives in a worker pool are BAD_ZIP too, not ERR_SHM_WORKER', async () => {
+    const z = one();
+    const path = zipFile('locator-pool.zip', Buffer.concat([z.subarray(0, eocdOf(z)), locator(2n ** 60n), z.subarray(eocdOf(z))]));
+    await rejectsWithCode(store.extractAll([path], { workers: 1 }), 'ERR_SHM_BAD_ZIP');
+  });
+
+  test('overlapping entries (two directory records, one local entry) are BAD_ZIP', () => {
+    const z = one();
+    const eocd = eocdOf(z);
+    const cdOffset = z.readUInt32LE(eocd + 16);
+    const record = z.subarray(cdOffset, eocd);
+    const tail = Buffer.from(z.subarray(eocd));
+    tail.writeUInt16LE(2, 8);
+    tail.writeUInt16LE(2, 10);
+    tail.writeUInt32LE(record.length * 2, 12);
+    const bytes = Buffer.concat([z.subarray(0, eocd), record, tail]);
+    return failsCleanly(store.extractZip(zipFile('overlap.zip', bytes)), 'ERR_SHM_BAD_ZIP', 'overlapping-entries');
+  });
+
+  test('an end-of-directory count that disagrees with the entries (1 of 2) is BAD_ZIP, not a dropped entry', () => {
+    const z = buildZip([{ name: 'a.f32', data: f32(4, (i) => i) }, { name: 'b.f32', data: f32(4, (i) => i) }]);
+    z.writeUInt16LE(1, eocdOf(z) + 8);
+    z.writeUInt16LE(1, eocdOf(z) + 10);
+    return failsCleanly(store.extractZip(zipFile('count.zip', z)), 'ERR_SHM_BAD_ZIP', 'count-mismatch');
+  });
+
+  test('a "directory" entry holding 16,000 bytes is BAD_ZIP, not skipped', () =>
+    failsCleanly(store.extractZip(zipFile('dir-data.zip', buildZip([{ name: 'dir/', data: new Uint8Array(16_000) }]))), 'ERR_SHM_BAD_ZIP', 'directory-with-data'));
+
+  test('a FIFO given as the archive is ERR_SHM_NOT_A_FILE at once, not a hang', async () => {
+    const fifo = tmp.path('archive.fifo');
+    execFileSync('mkfifo', [fifo]);
+    await failsCleanly(store.extractZip(fifo), 'ERR_SHM_NOT_A_FILE');
+  });
 });
 
 describe('hostile entry names are never used as paths', () => {

@@ -1,11 +1,13 @@
 /**
- * Worker: compresses one chunk of the input for gzipParallel. The chunk is read straight from a
- * mapping of the input file (a byte window) or arrives as bytes (stream input); the compressed
- * bytes go back, moved rather than copied between threads.
+ * Worker: compresses one chunk of the input for gzipParallel. The chunk is read from the input
+ * file (a byte window) or arrives as bytes (stream input); the compressed bytes go back, moved
+ * rather than copied between threads.
  */
 import { constants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import Tinypool from 'tinypool';
-import { openShared, type SharedHandle } from '../shared-array.js';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { fsError, ShmArrayError } from '../errors.js';
+import type { SharedHandle } from '../shared-array.js';
 
 /** Where a chunk's bytes are: a window of a file (with the 32 KiB before it), or the bytes themselves. */
 export type ChunkSource = { window: SharedHandle; dictionaryBytes: number } | { bytes: Uint8Array; dictionary: Uint8Array };
@@ -20,11 +22,34 @@ export interface CompressTask {
 }
 
 
-function bytesOf(source: ChunkSource): { input: Uint8Array; dictionary: Uint8Array; close: () => void } {
-  if ('bytes' in source) return { input: source.bytes, dictionary: source.dictionary, close: () => {} };
-  const mapped = openShared(source.window);
-  const all = mapped.data as Uint8Array;
-  return { input: all.subarray(source.dictionaryBytes), dictionary: all.subarray(0, source.dictionaryBytes), close: () => mapped.close() };
+/**
+ * The chunk's bytes. A file window is read (pread), not mapped: the input is not ours, and a file
+ * that shrinks under a mapping kills the process with SIGBUS; under a read it is a short read,
+ * reported as ERR_SHM_IO.
+ */
+function bytesOf(source: ChunkSource): { input: Uint8Array; dictionary: Uint8Array } {
+  if ('bytes' in source) return { input: source.bytes, dictionary: source.dictionary };
+  const { path, offset } = source.window;
+  const length = source.window.shape[0] ?? 0;
+  const all = Buffer.allocUnsafe(length);
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch (err) {
+    throw fsError(err, 'read', path);
+  }
+  try {
+    for (let done = 0; done < length; ) {
+      const n = readSync(fd, all, done, length - done, offset + done);
+      if (n === 0) {
+        throw new ShmArrayError('ERR_SHM_IO', `${path} shrank while it was being compressed (${offset + done} bytes left of ${offset + length}); nothing was written.`, { path, offset: offset + done });
+      }
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return { input: all.subarray(source.dictionaryBytes), dictionary: all.subarray(0, source.dictionaryBytes) };
 }
 
 /**
@@ -33,25 +58,21 @@ function bytesOf(source: ChunkSource): { input: Uint8Array; dictionary: Uint8Arr
  * threads it is moved rather than cloned.
  */
 export default function compress(task: CompressTask): Uint8Array {
-  const { input, dictionary, close } = bytesOf(task.source);
-  try {
-    const data =
-      task.format === 'member'
-        ? gzipSync(input, { level: task.level })
-        : deflateRawSync(input, {
-            level: task.level,
-            ...(dictionary.length > 0 ? { dictionary } : {}),
-            // A byte-aligned end without the final-block bit lets the next chunk's deflate follow on.
-            finishFlush: task.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
-          });
-    let out: Uint8Array = data;
-    if (task.format === 'raw') {
-      out = new Uint8Array(data.length + 4);
-      out.set(data);
-      new DataView(out.buffer).setUint32(data.length, crc32(input), true);
-    }
-    return (Tinypool.isWorkerThread ? Tinypool.move(out) : out) as Uint8Array;
-  } finally {
-    close();
+  const { input, dictionary } = bytesOf(task.source);
+  const data =
+    task.format === 'member'
+      ? gzipSync(input, { level: task.level })
+      : deflateRawSync(input, {
+          level: task.level,
+          ...(dictionary.length > 0 ? { dictionary } : {}),
+          // A byte-aligned end without the final-block bit lets the next chunk's deflate follow on.
+          finishFlush: task.last ? constants.Z_FINISH : constants.Z_SYNC_FLUSH,
+        });
+  let out: Uint8Array = data;
+  if (task.format === 'raw') {
+    out = new Uint8Array(data.length + 4);
+    out.set(data);
+    new DataView(out.buffer).setUint32(data.length, crc32(input), true);
   }
+  return (Tinypool.isWorkerThread ? Tinypool.move(out) : out) as Uint8Array;
 }
