@@ -1,14 +1,14 @@
 /** The data jobs users call: column statistics and normalisation, fanned out over a worker pool. */
 import { ShmArrayError } from './errors.js';
 import { checkOptions } from './options.js';
-import { createPool, jobs, POOL_CONFLICTS, POOL_OPTIONS, splitRows, type PoolOptions, type WorkerPool } from './pool.js';
+import { createPool, jobs, jobSignal, POOL_CONFLICTS, POOL_OPTIONS, splitRows, type JobControl, type PoolOptions, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
 import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from './stats.js';
 import type { StatsSegment, StatsTask } from './jobs/stats.js';
 import type { NormalizeTask } from './jobs/normalize.js';
 
 /** Where a job runs: an existing pool (any job module: the task names its own), or a new one. */
-export interface JobOptions extends PoolOptions {
+export interface JobOptions extends PoolOptions, JobControl {
   pool?: WorkerPool;
 }
 
@@ -27,7 +27,7 @@ function columnsOf(h: SharedHandle): number {
 
 async function withPool<T>(options: JobOptions, filename: string, run: (pool: WorkerPool) => Promise<T>): Promise<T> {
   if (options.pool !== undefined) return run(options.pool);
-  const pool = createPool(filename, options);
+  const pool = createPool(filename, { workers: options.workers, runtime: options.runtime });
   try {
     return await run(pool);
   } finally {
@@ -80,7 +80,8 @@ export async function columnStats(arrays: ArrayLike2D | readonly ArrayLike2D[], 
     const shares = shareRows(handles.map((h) => h.shape[0] ?? 0), pool.workers).map((share) =>
       share.map(({ index, from, to }): StatsSegment => ({ data: handles[index] as SharedHandle, from, to })),
     );
-    const parts = await Promise.all(shares.map((segments) => pool.run<PartialStats>({ segments, columns } satisfies StatsTask, { filename: jobs.stats })));
+    const signal = jobSignal(options);
+    const parts = await Promise.all(shares.map((segments) => pool.run<PartialStats>({ segments, columns } satisfies StatsTask, { filename: jobs.stats, signal })));
     return finishStats(parts.reduce(mergeStats, emptyStats(columns)), columns);
   });
 }
@@ -103,6 +104,7 @@ export async function normalize(input: ArrayLike2D, output: ArrayLike2D, stats: 
   }
   await withPool(options, jobs.normalize, async (pool) => {
     const ranges = splitRows(inH.shape[0] ?? 0, pool.workers);
-    await Promise.all(ranges.map(([from, to]) => pool.run<number>({ input: inH, output: outH, mean: stats.mean, std: stats.std, from, to } satisfies NormalizeTask, { filename: jobs.normalize })));
+    const signal = jobSignal(options);
+    await Promise.all(ranges.map(([from, to]) => pool.run<number>({ input: inH, output: outH, mean: stats.mean, std: stats.std, from, to } satisfies NormalizeTask, { filename: jobs.normalize, signal })));
   });
 }

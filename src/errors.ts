@@ -25,6 +25,7 @@ export const ERROR_CODES = {
   ERR_SHM_PERMISSION: 'the file or directory may not be opened that way',
   ERR_SHM_BAD_ARGUMENT: 'an argument has the wrong type or value',
   ERR_SHM_IO: 'a file operation failed',
+  ERR_SHM_ABORTED: 'the job was cancelled by its AbortSignal or ran past its timeout',
 } as const;
 
 /** One of the stable `ERR_SHM_*` codes. */

@@ -4,7 +4,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ExtractTask } from './jobs/extract.js';
 import { cleanupOnExit } from './lifecycle.js';
-import { createPool, jobs, workerCount, type PoolOptions, type WorkerPool } from './pool.js';
+import { createPool, jobs, jobSignal, workerCount, type JobControl, type PoolOptions, type WorkerPool } from './pool.js';
 import type { SharedHandle } from './shared-array.js';
 import type { ExtractOptions } from './zip.js';
 
@@ -15,8 +15,9 @@ import type { ExtractOptions } from './zip.js';
  * touched) and the first error is thrown.
  * A given `pool` (any job module) is used and left running, so repeated calls skip its start-up.
  */
-export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions & { pool?: WorkerPool } = {}): Promise<SharedHandle[]> {
-  const { workers, runtime, pool: given, ...extract } = options;
+export async function extractInto(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractOptions & PoolOptions & JobControl & { pool?: WorkerPool } = {}): Promise<SharedHandle[]> {
+  const { workers, runtime, pool: given, signal: _signal, timeout: _timeout, ...extract } = options;
+  const signal = jobSignal(options);
   const pool = given ?? createPool(jobs.extract, { workers: Math.min(workerCount(workers), Math.max(1, archives.length)), runtime });
   // What this call may remove: names with its prefixes that were not there before it started.
   const before = new Set(readdirSync(dir));
@@ -27,7 +28,7 @@ export async function extractInto(dir: string, archives: readonly { zip: string;
   });
   try {
     const settled = await Promise.allSettled(
-      archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask, { filename: jobs.extract })),
+      archives.map(({ zip, prefix }) => pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract } satisfies ExtractTask, { filename: jobs.extract, signal })),
     );
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {

@@ -12,12 +12,12 @@ import { fsError, ShmArrayError } from './errors.js';
 import type { ChunkSource, CompressTask } from './jobs/compress.js';
 import { forget, removeOnExit, sweepStaleTemps } from './lifecycle.js';
 import { boolean, checkOptions, integer } from './options.js';
-import { createPool, jobs, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type Runtime, type WorkerPool } from './pool.js';
+import { abortedError, createPool, jobs, jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
 import { SharedArray, type SharedHandle } from './shared-array.js';
 import { writeAll } from './write-all.js';
 
 /** Options of {@link gzipParallel}. */
-export interface GzipOptions {
+export interface GzipOptions extends JobControl {
   workers?: number;
   /** 0–9 (default 6, as gzip). */
   level?: number;
@@ -122,6 +122,7 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
   const level = options.level ?? 6;
   const chunkSize = options.chunkSize ?? 4 * 1024 * KiB;
   const workers = options.pool?.workers ?? workerCount(options.workers);
+  const signal = jobSignal(options);
   const single = options.singleMember === true;
   let chunks: AsyncGenerator<Chunk>;
   if (input instanceof SharedArray) {
@@ -179,7 +180,8 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     }
     for await (const chunk of chunks) {
       const task: CompressTask = { source: chunk.source, level, format: single ? 'raw' : 'member', last: chunk.last };
-      const p = pool.run<Uint8Array>(task, { filename: jobs.compress });
+      if (signal?.aborted === true) throw abortedError(signal);
+      const p = pool.run<Uint8Array>(task, { filename: jobs.compress, signal });
       p.catch(() => {}); // awaited in order below; this only keeps an early failure from going unhandled
       inFlight.push(p);
       lengths.push(chunk.length);

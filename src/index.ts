@@ -12,7 +12,7 @@ export { SharedStore, zipsUncompressedBytes } from './store.js';
 export type { StoreOptions, ExtractAllOptions } from './store.js';
 export type { ExtractOptions } from './zip.js';
 export { jobs, createPool, WorkerPool, splitRows } from './pool.js';
-export type { Runtime, PoolOptions } from './pool.js';
+export type { Runtime, PoolOptions, JobControl } from './pool.js';
 export { generateDataset, writeZip, fillRows } from './dataset.js';
 export type { DatasetOptions, DatasetFile } from './dataset.js';
 export { columnStats, normalize } from './column-stats.js';

@@ -1,8 +1,13 @@
 /** tinypool wiring shared by every data job: both runtimes, error revival, row-range fan-out. */
-import { availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
 import { ShmArrayError } from './errors.js';
+import type { ReleaseTask } from './jobs/release.js';
+import { createShared } from './shared-array.js';
 import { checkOptions, integer, oneOf, type Check } from './options.js';
 
 /** Where workers run: threads of this process, or child processes. */
@@ -18,10 +23,42 @@ const isPool: Check = (v, what) => {
   }
 };
 
-/** The options of a pool a job starts (workers, runtime), or the caller's own pool instead: the spec for {@link checkOptions}. */
-export const POOL_OPTIONS = { workers: integer(1), runtime: oneOf(RUNTIMES), pool: isPool } as const;
+const isSignal: Check = (v, what) => {
+  if (!(v instanceof AbortSignal)) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what} must be an AbortSignal (e.g. new AbortController().signal).`, { option: what });
+};
+
+/** How a caller stops a job: an AbortSignal, a timeout in milliseconds, or both. */
+export interface JobControl {
+  /** Abort the job: running tasks' workers are terminated (and replaced), the job rejects with ERR_SHM_ABORTED. */
+  signal?: AbortSignal;
+  /** Milliseconds the whole job may take before it is aborted the same way. */
+  timeout?: number;
+}
+
+/**
+ * The options of a pool a job starts (workers, runtime), or the caller's own pool instead, and
+ * the job's signal and timeout: the spec for {@link checkOptions}.
+ */
+export const POOL_OPTIONS = { workers: integer(1), runtime: oneOf(RUNTIMES), pool: isPool, signal: isSignal, timeout: integer(1) } as const;
+
+/** One signal for a job from its `signal` and `timeout` options, or undefined for neither. */
+export function jobSignal(control: JobControl): AbortSignal | undefined {
+  const signals = [control.signal, control.timeout === undefined ? undefined : AbortSignal.timeout(control.timeout)].filter((s): s is AbortSignal => s !== undefined);
+  return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
+}
 /** A given pool decides its own workers and runtime. */
 export const POOL_CONFLICTS = [['pool', ['workers', 'runtime']]] as const;
+
+/** ERR_SHM_ABORTED, saying whether the caller aborted or the timeout ran out. */
+export function abortedError(signal: AbortSignal): ShmArrayError {
+  const reason: unknown = signal.reason;
+  const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+  return new ShmArrayError(
+    'ERR_SHM_ABORTED',
+    timedOut ? 'The job ran past its timeout and was stopped; its workers were replaced. Raise timeout, or give the job less work.' : 'The job was aborted by its AbortSignal; its workers were replaced.',
+    { timedOut },
+  );
+}
 
 function inheritedEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));
@@ -39,6 +76,8 @@ export const jobs = {
   compress: fileURLToPath(new URL('./jobs/compress.js', import.meta.url)),
   /** The bench worker: holds a delivered dataset, computes statistics over it, lets go. */
   hold: fileURLToPath(new URL('./jobs/hold.js', import.meta.url)),
+  /** `release({ gate, parties })`: drops cached mappings of removed files (WorkerPool.releaseMappings). */
+  release: fileURLToPath(new URL('./jobs/release.js', import.meta.url)),
 } as const;
 
 /** Options of {@link createPool}. */
@@ -91,11 +130,13 @@ export class WorkerPool implements AsyncDisposable {
   }
 
   /** Runs one task (in `options.filename`'s module if given); see the class comment for failures. */
-  async run<T>(task: unknown, options: { filename?: string } = {}): Promise<T> {
+  async run<T>(task: unknown, options: { filename?: string; signal?: AbortSignal | undefined } = {}): Promise<T> {
     this.#watchThreads();
+    const { filename, signal } = options;
     try {
-      return (await this.tinypool.run(task, options)) as T;
+      return (await this.tinypool.run(task, { ...(filename === undefined ? {} : { filename }), ...(signal === undefined ? {} : { signal }) })) as T;
     } catch (err) {
+      if (signal?.aborted === true) throw abortedError(signal);
       const revived = ShmArrayError.from(err);
       if (revived !== undefined) throw revived;
       const message = err instanceof Error ? err.message : typeof err === 'object' && err !== null && 'message' in err ? String(err.message) : String(err);
@@ -104,6 +145,22 @@ export class WorkerPool implements AsyncDisposable {
   }
 
   /** Stops every worker. */
+  /**
+   * Makes every worker drop its cached mappings (openSharedCached) of files that were removed or
+   * replaced — a disposed store's pages — now, instead of at its next task. Runs one task on each
+   * worker; any job module's pool will do.
+   */
+  async releaseMappings(): Promise<void> {
+    const gate = createShared(join(tmpdir(), `.shmarray-release.${process.pid}-${randomBytes(4).toString('hex')}.tmp`), 1, { dtype: 'int32' });
+    const handle = gate.handle;
+    gate.close();
+    try {
+      await Promise.all(Array.from({ length: this.workers }, () => this.run({ gate: handle, parties: this.workers } satisfies ReleaseTask, { filename: jobs.release })));
+    } finally {
+      rmSync(handle.path, { force: true });
+    }
+  }
+
   async destroy(): Promise<void> {
     this.#closing = true;
     await this.tinypool.destroy();

@@ -8,7 +8,7 @@ import { fsError, ShmArrayError } from './errors.js';
 import { forget, LOCK_FILE, removeOnExit, sweepStale } from './lifecycle.js';
 import { tryLock } from './native.js';
 import { boolean, checkOptions, integer, nonEmptyString, own } from './options.js';
-import { POOL_CONFLICTS, POOL_OPTIONS } from './pool.js';
+import { POOL_CONFLICTS, POOL_OPTIONS, type JobControl } from './pool.js';
 import { choosePlacement } from './placement.js';
 import type { Runtime, WorkerPool } from './pool.js';
 import { extractInto } from './extract-all.js';
@@ -27,7 +27,7 @@ export interface StoreOptions {
 }
 
 /** Options of {@link SharedStore.extractAll}. */
-export interface ExtractAllOptions extends ExtractOptions {
+export interface ExtractAllOptions extends ExtractOptions, JobControl {
   /** Workers extracting archives in parallel (default: available cores). */
   workers?: number;
   runtime?: Runtime;

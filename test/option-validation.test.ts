@@ -17,7 +17,7 @@ const output = createShared(tmp.path('out.f32'), [4, 4]);
 const store = await SharedStore.create({ dir: tmp.dir });
 after(() => store.dispose());
 
-type Kind = 'int' | 'uint' | 'choice' | 'bool' | 'string' | 'list' | 'function';
+type Kind = 'int' | 'uint' | 'choice' | 'bool' | 'string' | 'list' | 'function' | 'signal';
 const BAD: Record<Kind, unknown[]> = {
   int: ['3', NaN, Infinity, -Infinity, 0, -1, 1.5, true, null, {}],
   uint: ['3', NaN, Infinity, -Infinity, -1, 1.5, null],
@@ -26,6 +26,7 @@ const BAD: Record<Kind, unknown[]> = {
   string: ['', 1, null],
   list: ['copy', [], ['teleport'], [1], null],
   function: ['onProgress', 1, null],
+  signal: [true, {}, 'abort', new AbortController()],
 };
 
 interface Fn {
@@ -52,7 +53,7 @@ const FNS: Fn[] = [
   },
   { name: 'createPool', call: (o) => createPool(jobs.stats, o), options: { workers: 'int', runtime: 'choice' } },
   {
-    name: 'columnStats', call: (o) => columnStats(input, o), options: { workers: 'int', runtime: 'choice' },
+    name: 'columnStats', call: (o) => columnStats(input, o), options: { workers: 'int', runtime: 'choice', timeout: 'int', signal: 'signal' },
     conflicts: [['pool', usePool, 'workers', 2], ['pool', usePool, 'runtime', 'worker_threads']],
   },
   {
@@ -61,7 +62,7 @@ const FNS: Fn[] = [
   },
   {
     name: 'gzipParallel', call: (o) => gzipParallel(raw, tmp.path('out.gz'), o),
-    options: { workers: 'int', runtime: 'choice', level: 'uint', chunkSize: 'int', singleMember: 'bool' },
+    options: { workers: 'int', runtime: 'choice', level: 'uint', chunkSize: 'int', singleMember: 'bool', timeout: 'int', signal: 'signal' },
     conflicts: [['pool', usePool, 'workers', 2], ['pool', usePool, 'runtime', 'child_process']],
   },
   {

@@ -6,7 +6,7 @@ import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createPool, createShared, gzipParallel, jobs, SharedStore } from '../dist/index.js';
+import { columnStats, createPool, createShared, gzipParallel, jobs, normalize, SharedStore } from '../dist/index.js';
 import { fixture, NO_TMPFS, rejectsWithCode, RUNTIMES, smallTmpfs, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-reliability-');
@@ -165,4 +165,116 @@ test('createShared reserves its blocks: a new file is not sparse', () => {
   const blocks = Number(execFileSync('stat', ['-c', '%b', a.path]).toString().trim()) * 512;
   assert.ok(blocks >= 8 * MiB, `${blocks} bytes allocated`);
   a.close();
+});
+
+/** Shmem in /proc/meminfo, bytes: tmpfs pages in use system-wide. */
+function shmem(): number {
+  return Number(/^Shmem:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1] ?? NaN) * 1024;
+}
+
+describe('a long-lived pool does not keep a disposed store in memory', () => {
+  for (const runtime of RUNTIMES) {
+    test(`${runtime}: the worker's next task releases the disposed 64 MiB`, async () => {
+      await using pool = createPool(jobs.stats, { workers: 1, runtime });
+      const store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(1);
+      await columnStats(big, { pool });
+      const held = shmem();
+      await store.dispose();
+      assert.ok(held - shmem() < 16 * MiB, 'the worker still maps the deleted file');
+      await using other = await SharedStore.create({ dir: tmp.dir });
+      const small = other.create('small.f32', [8, 4]);
+      await columnStats(small, { pool });
+      assert.ok(held - shmem() >= 60 * MiB, `Shmem dropped by ${((held - shmem()) / MiB).toFixed(1)} MiB after the next task`);
+    });
+
+    test(`${runtime}: pool.releaseMappings() releases it at once, on every worker`, async () => {
+      await using pool = createPool(jobs.stats, { workers: 2, runtime });
+      const store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(1);
+      await columnStats(big, { pool });
+      await columnStats(big, { pool });
+      const held = shmem();
+      await store.dispose();
+      await pool.releaseMappings();
+      assert.ok(held - shmem() >= 60 * MiB, `Shmem dropped by ${((held - shmem()) / MiB).toFixed(1)} MiB`);
+    });
+  }
+});
+
+describe('CLI extract: a bad --dir is one line, and a failed extract leaves no directory behind', () => {
+  const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+  const zip = tmp.path('cli-ok.zip');
+  execFileSync('sh', ['-c', `cd ${tmp.dir} && head -c 4096 /dev/zero > cli-ok.f32 && python3 -m zipfile -c cli-ok.zip cli-ok.f32`]);
+  const run = (...args: string[]): { status: number | null; stderr: string } => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr };
+  };
+
+  test('--dir naming a regular file: ERR_SHM_NOT_A_FILE', () => {
+    const file = tmp.path('a-file');
+    writeFileSync(file, 'x');
+    const r = run('extract', zip, '--dir', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_NOT_A_FILE\]\n$/);
+  });
+
+  const ro = smallTmpfs(1);
+  after(() => ro?.dispose());
+  test('--dir on a read-only mount: ERR_SHM_PERMISSION', { skip: ro === undefined && NO_TMPFS }, () => {
+    const dir = (ro as { dir: string }).dir;
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const r = run('extract', zip, '--dir', dir);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_PERMISSION\]\n$/);
+  });
+
+  test('a failed extract without --dir leaves no shmarray-extract-* directory', () => {
+    const bad = tmp.path('cli-bad.zip');
+    writeFileSync(bad, 'not a zip at all, but long enough to be read as one...');
+    const before = readdirSync('/dev/shm').filter((n) => n.startsWith('shmarray-extract-'));
+    const r = run('extract', bad);
+    assert.equal(r.status, 1);
+    assert.deepEqual(readdirSync('/dev/shm').filter((n) => n.startsWith('shmarray-extract-')), before);
+  });
+});
+
+describe('every job takes an AbortSignal and a timeout, and ends with ERR_SHM_ABORTED, the store intact', () => {
+  for (const runtime of RUNTIMES) {
+    test(`${runtime}: a task that spins forever is stopped by its timeout; the pool replaces the worker and goes on`, async () => {
+      await using pool = createPool(fixture('spin.mjs'), { workers: 1, runtime });
+      const err = await rejectsWithCode(pool.run({}, { signal: AbortSignal.timeout(300) }), 'ERR_SHM_ABORTED');
+      assert.equal(err.details['timedOut'], true);
+      const env = (await pool.run({ names: ['PATH'] }, { filename: fixture('env.mjs') })) as { PATH: string };
+      assert.equal(typeof env.PATH, 'string', 'the pool still runs tasks');
+    });
+
+    test(`${runtime}: columnStats with a 1 ms timeout, normalize and extractAll with an aborted signal`, async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(2);
+      const out = store.create('out.f32', [(64 * MiB) / 16, 4]);
+      await rejectsWithCode(columnStats(big, { workers: 2, runtime, timeout: 1 }), 'ERR_SHM_ABORTED');
+      const controller = new AbortController();
+      controller.abort();
+      await rejectsWithCode(normalize(big, out, { mean: [0, 0, 0, 0], std: [1, 1, 1, 1] }, { workers: 1, runtime, signal: controller.signal }), 'ERR_SHM_ABORTED');
+      await rejectsWithCode(store.extractAll([tmp.path('cli-ok.zip')], { workers: 1, runtime, signal: controller.signal }), 'ERR_SHM_ABORTED');
+      assert.deepEqual(store.files().map((f) => f.slice(store.dir.length + 1)), ['big.f32', 'out.f32'], 'the store is intact');
+      assert.equal(big.data[big.length - 1], 2);
+      const stats = await columnStats(big, { workers: 1, runtime });
+      assert.deepEqual(stats.mean, [2, 2, 2, 2], 'and usable');
+    });
+  }
+
+  test('gzipParallel with an aborted signal: ERR_SHM_ABORTED, no output and no temporary file', async () => {
+    const dir = tmp.path('gz-abort');
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'in.bin'), Buffer.alloc(4 * MiB, 1));
+    const controller = new AbortController();
+    controller.abort();
+    await rejectsWithCode(gzipParallel(join(dir, 'in.bin'), join(dir, 'out.gz'), { workers: 1, signal: controller.signal }), 'ERR_SHM_ABORTED');
+    assert.deepEqual(readdirSync(dir), ['in.bin']);
+  });
 });

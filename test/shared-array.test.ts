@@ -222,7 +222,7 @@ describe('errors in this process', () => {
   test('every error code in ERROR_CODES has a core scenario, or is named as one the core cannot produce', () => {
     const codes = new Set(scenarios.map((s) => s.code));
     // Produced by the store, zip extraction, pools and the native door; each has tests of its own.
-    const elsewhere = new Set(['ERR_SHM_BAD_ZIP', 'ERR_SHM_ZIP_UNSUPPORTED', 'ERR_SHM_WORKER', 'ERR_SHM_NO_SPACE', 'ERR_SHM_PERMISSION', 'ERR_SHM_BAD_ARGUMENT', 'ERR_SHM_IO', 'ERR_SHM_NATIVE']);
+    const elsewhere = new Set(['ERR_SHM_BAD_ZIP', 'ERR_SHM_ZIP_UNSUPPORTED', 'ERR_SHM_WORKER', 'ERR_SHM_NO_SPACE', 'ERR_SHM_PERMISSION', 'ERR_SHM_BAD_ARGUMENT', 'ERR_SHM_IO', 'ERR_SHM_NATIVE', 'ERR_SHM_ABORTED']);
     for (const code of Object.keys(ERROR_CODES)) {
       assert.ok(codes.has(code as ShmErrorCode) || elsewhere.has(code), `${code} has a scenario`);
     }

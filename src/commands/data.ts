@@ -1,5 +1,5 @@
 /** `shmarray extract`, `shmarray stats` and `shmarray info`: the library's jobs from a shell. */
-import { mkdirSync, mkdtempSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { columnStats } from '../column-stats.js';
 import { itemSize, type DType } from '../dtype.js';
@@ -34,12 +34,24 @@ const isZip = (path: string): boolean => /\.zip$/i.test(path);
  */
 export async function extractCommand(zips: string[], o: DataOptions & { dir?: string }): Promise<void> {
   let dir = o.dir;
+  let made = false;
   if (dir === undefined) {
     const { base, reason } = choosePlacement(await zipsUncompressedBytes(zips));
     dir = mkdtempSync(join(base, 'shmarray-extract-'));
+    made = true;
     console.error(`extracting into ${dir} (${reason}); the files stay there: remove them with rm -r ${dir}`);
   } else {
-    mkdirSync(dir, { recursive: true });
+    try {
+      mkdirSync(dir, { recursive: true });
+      if (!statSync(dir).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+      accessSync(dir, constants.W_OK);
+    } catch (err) {
+      const e = fsError(err, 'extract into', dir);
+      if (e instanceof ShmArrayError && (e.code === 'ERR_SHM_EXISTS' || e.code === 'ERR_SHM_NOT_FOUND')) {
+        throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `--dir ${dir} is not a directory (a file of that name exists); choose another --dir.`, { path: dir });
+      }
+      throw e;
+    }
   }
   // Same-named archives from different folders (a/file_0.zip, b/file_0.zip) get distinct prefixes.
   const used = new Set<string>();
@@ -50,7 +62,13 @@ export async function extractCommand(zips: string[], o: DataOptions & { dir?: st
     used.add(prefix);
     return { zip, prefix };
   });
-  const handles = await extractInto(dir, archives, { ...extractOptions(o), workers: o.workers, runtime: o.runtime });
+  let handles: SharedHandle[];
+  try {
+    handles = await extractInto(dir, archives, { ...extractOptions(o), workers: o.workers, runtime: o.runtime });
+  } catch (err) {
+    if (made) rmSync(dir, { recursive: true, force: true }); // the directory this command made holds nothing
+    throw err;
+  }
   for (const h of handles) console.log(JSON.stringify(h));
 }
 

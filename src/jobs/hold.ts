@@ -7,6 +7,7 @@
 import { threadId } from 'node:worker_threads';
 import type { NumericArray } from '../dtype.js';
 import { openShared, type SharedArray, type SharedHandle } from '../shared-array.js';
+import { arrive } from './barrier.js';
 import { emptyStats, mergeStats, partialStats, type PartialStats } from '../stats.js';
 
 /** A dataset as a mode delivers it: typed arrays (copy, sab) or handles (map). */
@@ -21,13 +22,6 @@ export type HoldTask =
 let held: NumericArray[] = [];
 let mapped: SharedArray[] = [];
 
-async function arrive(gate: SharedHandle, parties: number): Promise<void> {
-  const mapping = openShared(gate);
-  const g = mapping.data as Int32Array;
-  Atomics.add(g, 0, 1);
-  while (Atomics.load(g, 0) < parties) await new Promise((r) => setImmediate(r));
-  mapping.close();
-}
 
 /** What 'load' and 'release' return: who ran it, and for 'load' how long the data took to become usable here. */
 export interface HoldReceipt {

@@ -1,5 +1,5 @@
 /** Worker: writes z-scored rows of a mapped input into a mapped, writable output. */
-import { openSharedCached } from '../map-cache.js';
+import { openSharedCached, pruneMapCache } from '../map-cache.js';
 import type { SharedHandle } from '../shared-array.js';
 
 /** Rows [from, to) of `input`, normalised with `mean` and `std` per column, into `output`. */
@@ -14,6 +14,7 @@ export interface NormalizeTask {
 
 /** Writes (x − mean) / std (0 where std is 0) for its rows; returns the number of rows written. */
 export default function normalize(task: NormalizeTask): number {
+  pruneMapCache(); // a disposed store's pages are released by the next task at the latest
   const input = openSharedCached(task.input);
   const output = openSharedCached(task.output);
   const columns = task.mean.length;

@@ -1,5 +1,5 @@
 /** Worker: partial column statistics over row ranges of mapped arrays. Returns numbers only. */
-import { openSharedCached } from '../map-cache.js';
+import { openSharedCached, pruneMapCache } from '../map-cache.js';
 import type { SharedHandle } from '../shared-array.js';
 import { emptyStats, mergeStats, partialStats, type PartialStats } from '../stats.js';
 
@@ -18,6 +18,7 @@ export interface StatsTask {
 
 /** Maps each segment's array by handle (no copy; reused across tasks) and returns the merged partial statistics. */
 export default function stats(task: StatsTask): PartialStats {
+  pruneMapCache(); // a disposed store's pages are released by the next task at the latest
   let acc = emptyStats(task.columns);
   for (const s of task.segments) {
     acc = mergeStats(acc, partialStats(openSharedCached(s.data).data, task.columns, s.from, s.to));
