@@ -3,6 +3,7 @@
  * into its file (memory does not grow with its size), its CRC-32 and size are checked against the
  * central directory, and a call either extracts every entry or leaves nothing behind.
  */
+import { randomBytes } from 'node:crypto';
 import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -219,12 +220,19 @@ export async function zipUncompressedBytes(zipPath: string): Promise<number> {
   }
 }
 
+/** The temporary name of an entry being inflated: unique to one call (`token`), so concurrent calls never share one. */
+export function partName(final: string, token: string): string {
+  return `${final}.${token}.part`;
+}
+
 /**
  * Extracts every file entry of `zipPath` into `dir` as `<prefix><index>-<safe name>`, read-only,
- * and maps each. Raw entries are shaped by `options`; .npy entries by their header. On any error
- * every file this call created is removed, so the directory is as it was.
+ * and maps each. Raw entries are shaped by `options`; .npy entries by their header. Entries are
+ * inflated into temporary files named with `token` (see {@link partName}); only when all are
+ * complete are they linked to their names. On any error every file this call created — and only
+ * those — is removed, so the directory is as it was, whatever other calls do in it meanwhile.
  */
-export async function extractZipTo(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
+export async function extractZipTo(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex')): Promise<SharedArray[]> {
   const dtype = parseDType(options.dtype ?? 'float32');
   const zip = await openZip(zipPath);
   const created: string[] = [];
@@ -236,12 +244,16 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
     if (total > free) {
       throw new ShmArrayError('ERR_SHM_NO_SPACE', `${zipPath} inflates to ${total} bytes but ${dir} has ${free} free; free space there or choose another directory (SHMARRAY_DIR).`, { path: zipPath, bytes: total, free });
     }
+    const done: { final: string; part: string; head: Uint8Array; entry: yauzl.Entry; name: string }[] = [];
     for (const [index, { entry, name }] of files.entries()) {
       const final = join(dir, `${prefix}${String(index).padStart(3, '0')}-${safeName(name)}`);
-      const part = `${final}.part`;
+      const part = partName(final, token);
       created.push(part);
       const head = await inflateEntry(zip, entry, name, zipPath, part);
       await chmod(part, 0o400);
+      done.push({ final, part, head, entry, name });
+    }
+    for (const { final, part } of done) {
       // link, not rename: an existing file of that name is never replaced (ERR_SHM_EXISTS).
       try {
         await link(part, final);
@@ -250,6 +262,8 @@ export async function extractZipTo(zipPath: string, dir: string, prefix: string,
       }
       created.push(final);
       await rm(part);
+    }
+    for (const { final, head, entry, name } of done) {
       const npy = isNpy(head);
       arrays.push(npy ? openShared(final) : openShared(final, rawShape(entry.uncompressedSize, dtype, options, zipPath, name), { dtype }));
     }

@@ -1,7 +1,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { generateDataset, openShared, type BenchReport } from '../dist/index.js';
@@ -165,6 +165,50 @@ describe('bad arguments exit with status 2 and a one-line reason', () => {
       const r = await shmarray(c, '--help');
       assert.equal(r.code, 0);
       assert.match(r.stdout, /Examples:\n {2}\$ /);
+    }
+  });
+});
+
+describe('two CLI extractions into one --dir at once', () => {
+  const start = (...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      const c = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      c.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      c.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      c.once('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  const reported = (stdout: string): string[] => stdout.trim().split('\n').filter((l) => l !== '').map((l) => (JSON.parse(l) as { path: string }).path);
+
+  test("a failing one never removes what a succeeding one reported (4 rounds)", async () => {
+    const good = (await generateDataset({ dir: tmp.path('race-good'), files: 1, bytes: 2 * 2 ** 20 })).map((d) => d.path);
+    const corrupt = tmp.path('race-bad/file_9.zip');
+    mkdirSync(tmp.path('race-bad'));
+    const bytes = readFileSync(good[0] as string);
+    const at = Math.floor(bytes.length / 2);
+    bytes[at] = (bytes[at] ?? 0) ^ 0xff; // a flipped byte of deflated data: fails late, at the CRC
+    writeFileSync(corrupt, bytes);
+    for (let round = 0; round < 4; round++) {
+      const out = tmp.path(`race-${round}`);
+      mkdirSync(out);
+      const [failing, succeeding] = await Promise.all([start('extract', ...good, corrupt, '--dir', out, '--workers', '2'), start('extract', ...good, '--dir', out)]);
+      assert.equal(failing.code, 1, 'the run with the corrupt archive fails');
+      const files = readdirSync(out).map((n) => `${out}/${n}`).sort();
+      if (succeeding.code === 0) assert.deepEqual(files, reported(succeeding.stdout).sort(), 'what it reported is there, and nothing else');
+      else assert.deepEqual(files, [], `it failed cleanly: ${succeeding.stderr}`);
+    }
+  });
+
+  test('the same archives twice at once: each run succeeds or fails cleanly with ERR_SHM_EXISTS, and the directory holds exactly what the winners reported', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('twice-zips'), files: 2, bytes: 4 * 2 ** 20 })).map((d) => d.path);
+    for (let round = 0; round < 4; round++) {
+      const out = tmp.path(`twice-${round}`);
+      mkdirSync(out);
+      const runs = await Promise.all([start('extract', ...zips, '--dir', out), start('extract', ...zips, '--dir', out)]);
+      for (const r of runs) if (r.code !== 0) assert.match(r.stderr, /\[ERR_SHM_EXISTS\]\n$/);
+      const winners = runs.filter((r) => r.code === 0).flatMap((r) => reported(r.stdout));
+      assert.deepEqual(readdirSync(out).map((n) => `${out}/${n}`).sort(), winners.sort());
     }
   });
 });

@@ -159,8 +159,8 @@ describe('close() unmaps at once', () => {
     const before = { fds: fds(), lines: lines() };
     for (let i = 0; i < 10_000; i++) openShared(path, 1024).close();
     assert.equal(mappingsOf(path), 0);
-    // A leak would add one line per cycle; the V8 heap may add or drop a few of its own.
-    assert.ok(lines() <= before.lines + 16, `maps lines ${before.lines} -> ${lines()}`);
+    // A leak would add one line per cycle (10,000); V8's heap adds a few dozen of its own as it grows.
+    assert.ok(lines() <= before.lines + 100, `maps lines ${before.lines} -> ${lines()}`);
     assert.equal(fds(), before.fds);
   });
 

@@ -8,11 +8,13 @@ export interface ExtractTask {
   dir: string;
   prefix: string;
   options: ExtractOptions;
+  /** Names this call's temporary files, so the parent can remove them if this worker dies. */
+  token: string;
 }
 
 /** Extracts `task.zip` and returns the handles of its arrays (never the arrays themselves). */
 export default async function extract(task: ExtractTask): Promise<SharedHandle[]> {
-  const arrays = await extractZipTo(task.zip, task.dir, task.prefix, task.options);
+  const arrays = await extractZipTo(task.zip, task.dir, task.prefix, task.options, task.token);
   const handles = arrays.map((a) => a.handle);
   for (const a of arrays) a.close();
   return handles;
