@@ -1,1 +1,0 @@
-cmd_Release/obj.target/shmarray.node := g++ -o Release/obj.target/shmarray.node -shared -pthread -rdynamic -m64  -Wl,-soname=shmarray.node -Wl,--start-group Release/obj.target/shmarray/src/native.o -Wl,--end-group 

@@ -1,1 +1,0 @@
-cmd_Release/shmarray.node := ln -f "Release/obj.target/shmarray.node" "Release/shmarray.node" 2>/dev/null || (rm -rf "Release/shmarray.node" && cp -af "Release/obj.target/shmarray.node" "Release/shmarray.node")
