@@ -131,12 +131,11 @@ function alive(pid: number): boolean {
 }
 
 /**
- * Removes `<prefix>-<pid>-<hex>` directories directly in `base` whose owner is no longer alive
- * (its lock is free; see {@link ownerAlive}) and that belong to this user. Nothing else is touched: not symlinks, not other users' directories,
- * not names of another form, not directories of live processes. Returns what it removed.
+ * Removes the entries of `base` whose name matches `pattern` (its first group: the owner's pid),
+ * that are of `kind`, belong to this user (never symlinks) and whose owner `isDead` says is gone.
+ * Returns what it removed.
  */
-export function sweepStale(base: string, prefix: string): string[] {
-  const pattern = new RegExp(`^${prefix.replace(/[^A-Za-z0-9_]/g, '\\$&')}-(\\d+)-[0-9a-f]{8,}$`);
+function sweepOwned(base: string, pattern: RegExp, kind: 'directory' | 'file', isDead: (path: string, pid: number) => boolean): string[] {
   const uid = process.getuid?.();
   const removed: string[] = [];
   let names: string[];
@@ -146,16 +145,15 @@ export function sweepStale(base: string, prefix: string): string[] {
     return removed;
   }
   for (const name of names) {
-    const m = pattern.exec(name);
-    if (m?.[1] === undefined) continue;
-    const pid = Number(m[1]);
-    const dir = join(base, name);
+    const pid = Number(pattern.exec(name)?.[1] ?? NaN);
+    if (!Number.isSafeInteger(pid)) continue;
+    const path = join(base, name);
     try {
-      const st = lstatSync(dir);
-      if (!st.isDirectory() || (uid !== undefined && st.uid !== uid)) continue;
-      if (ownerAlive(dir, pid)) continue;
-      rmSync(dir, { recursive: true, force: true });
-      removed.push(dir);
+      const st = lstatSync(path);
+      if (!(kind === 'directory' ? st.isDirectory() : st.isFile()) || (uid !== undefined && st.uid !== uid)) continue;
+      if (!isDead(path, pid)) continue;
+      rmSync(path, { recursive: true, force: true });
+      removed.push(path);
     } catch {
       // Vanished or unreadable meanwhile: not ours to worry about.
     }
@@ -164,32 +162,21 @@ export function sweepStale(base: string, prefix: string): string[] {
 }
 
 /**
+ * Removes `<prefix>-<pid>-<hex>` directories directly in `base` whose owner is no longer alive
+ * (its lock is free; see {@link ownerAlive}) and that belong to this user. Nothing else is
+ * touched: not symlinks, not other users' directories, not names of another form, not stores of
+ * live processes. Returns what it removed.
+ */
+export function sweepStale(base: string, prefix: string): string[] {
+  const pattern = new RegExp(`^${prefix.replace(/[^A-Za-z0-9_]/g, '\\$&')}-(\\d+)-[0-9a-f]{8,}$`);
+  return sweepOwned(base, pattern, 'directory', (dir, pid) => !ownerAlive(dir, pid));
+}
+
+/**
  * Removes temporary files `.<name>.<pid>-<hex>.tmp` directly in `dir` (unfinished createShared
  * and gzipParallel outputs) whose process is dead and that belong to this user. Such a file is
  * only ever open in the process that named it, so a dead pid means nobody will finish it.
  */
 export function sweepStaleTemps(dir: string): string[] {
-  const uid = process.getuid?.();
-  const removed: string[] = [];
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return removed;
-  }
-  for (const name of names) {
-    const m = /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/.exec(name);
-    if (m?.[1] === undefined) continue;
-    const pid = Number(m[1]);
-    const path = join(dir, name);
-    try {
-      const st = lstatSync(path);
-      if (!st.isFile() || (uid !== undefined && st.uid !== uid) || pid === process.pid || alive(pid)) continue;
-      rmSync(path, { force: true });
-      removed.push(path);
-    } catch {
-      // vanished meanwhile
-    }
-  }
-  return removed;
+  return sweepOwned(dir, /^\..+\.(\d+)-[0-9a-f]{8}\.tmp$/, 'file', (_path, pid) => pid !== process.pid && !alive(pid));
 }
