@@ -1,0 +1,30 @@
+// node:cluster: 2 HTTP workers answer row lookups from ONE shared 256 MiB float32 table; then the
+// table is replaced while serving (new file, new handle; workers reopen, close the old one).
+// Run: node examples/cluster.mjs
+import cluster from 'node:cluster';
+import { readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { memoryUsage, openShared, SharedStore } from 'shmarray';
+const shmem = () => Number(/^Shmem:\s+(\d+)/m.exec(readFileSync('/proc/meminfo', 'utf8'))[1]) * 1024;
+if (cluster.isPrimary) {
+  const store = await SharedStore.create(), workers = [cluster.fork(), cluster.fork()];
+  const table = (v) => { const t = store.create(`table-v${v}.f32`, [(256 << 20) / 16, 4]); t.data.fill(v); const h = t.handle; t.close(); return h; };
+  const port = await new Promise((r) => workers[0].once('listening', (a) => r(a.port)));
+  const install = (handle) => Promise.all(workers.map((w) => new Promise((r) => { w.once('message', r); w.send(handle); })));
+  const lookup = () => Promise.all([7, 7_000_000].map((row) => fetch(`http://127.0.0.1:${port}/${row}`).then((r) => r.json())));
+  const first = await install(table(1)), v1 = await lookup(), before = shmem();
+  await install(table(2)); rmSync(first[0].path); // no worker maps v1 any more: deleting it frees its pages
+  const f = { example: 'cluster', v1, v2: await lookup(), anonymousGrowth: first.map((a) => a.anonymousGrowth), datasetBytes: 256 << 20, freedBytes: before + (256 << 20) - shmem() };
+  console.log(`cluster: rows ${JSON.stringify(f.v1)} then, after the swap, ${JSON.stringify(f.v2)}; worker anonymous memory +${f.anonymousGrowth.map((b) => (b / 2 ** 20).toFixed(1)).join(', +')} MiB; the swap freed ${(f.freedBytes / 2 ** 20).toFixed(0)} MiB`);
+  console.log(JSON.stringify(f));
+  workers.forEach((w) => w.kill()); await store.dispose();
+} else {
+  let table;
+  http.createServer((req, res) => res.end(JSON.stringify(Array.from(table.row(Number(req.url.slice(1))))))).listen(0, '127.0.0.1');
+  process.on('message', (handle) => {
+    const before = memoryUsage().anonymous, next = openShared(handle);
+    for (let i = 0; i < next.length; i += 1024) next.data[i]; // touch every page: served from shared memory
+    table?.close(); table = next;
+    process.send({ path: handle.path, anonymousGrowth: memoryUsage().anonymous - before });
+  });
+}
