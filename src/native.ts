@@ -31,23 +31,29 @@ interface Binding {
 /** Access-pattern hints passed to madvise(2). */
 export type Advice = 'normal' | 'sequential' | 'random' | 'willneed';
 
+const require = createRequire(import.meta.url);
+
 /**
  * Where the addon is: `$SHMARRAY_BINDING` when set (a seam for tests and for running one checkout
- * under several Node versions, each with its own build), else the package's own build.
+ * under several Node versions, each with its own build); else what node-gyp-build finds in the
+ * package — a local build (build/Release) first, then a prebuilt binary for this platform and
+ * Node ABI (prebuilds/linux-x64/node.abi<N>.glibc.node), so an install needs no compiler.
  */
 function bindingPath(): string {
   const override = process.env['SHMARRAY_BINDING'];
   if (override !== undefined && override !== '') return override;
-  return fileURLToPath(new URL('../build/Release/shmarray.node', import.meta.url));
+  const packageRoot = fileURLToPath(new URL('..', import.meta.url));
+  return (require('node-gyp-build') as { path: (dir: string) => string }).path(packageRoot);
 }
 
 let binding: Binding | undefined;
 
 function load(): Binding {
   if (binding !== undefined) return binding;
-  const path = bindingPath();
+  let path = '(no build and no prebuilt binary for this platform and Node)';
   try {
-    const b = createRequire(import.meta.url)(path) as Binding;
+    path = bindingPath();
+    const b = require(path) as Binding;
     b.setup(markAsUntransferable);
     binding = b;
   } catch (err) {

@@ -10,17 +10,17 @@ declare const float64Handle: SharedHandle & { dtype: 'float64' };
 
 export function typeTests(): void {
   expect<Equal<ReturnType<typeof openShared<'float64'>>['data'], Float64Array>>();
-  const f64 = openShared('x.f64', [2, 2], { dtype: 'float64' });
-  expect<Equal<typeof f64.data, Float64Array>>();
-  const f32 = openShared('x.f32', [4]);
-  expect<Equal<typeof f32.data, Float32Array>>();
-  const fromHandle = openShared(handle);
-  expect<Equal<typeof fromHandle, SharedArray>>();
-  const typedHandle = openShared(float64Handle);
-  expect<Equal<typeof typedHandle.data, Float64Array>>();
-  const created = createShared('y.i32', [3], { dtype: 'int32' });
-  expect<Equal<typeof created, SharedArray<'int32'>>>();
-  expect<Equal<typeof created.data, Int32Array>>();
+  const _f64 = openShared('x._f64', [2, 2], { dtype: 'float64' });
+  expect<Equal<typeof _f64.data, Float64Array>>();
+  const _f32 = openShared('x._f32', [4]);
+  expect<Equal<typeof _f32.data, Float32Array>>();
+  const _fromHandle = openShared(handle);
+  expect<Equal<typeof _fromHandle, SharedArray>>();
+  const _typedHandle = openShared(float64Handle);
+  expect<Equal<typeof _typedHandle.data, Float64Array>>();
+  const _created = createShared('y.i32', [3], { dtype: 'int32' });
+  expect<Equal<typeof _created, SharedArray<'int32'>>>();
+  expect<Equal<typeof _created.data, Int32Array>>();
   expect<Equal<SharedArray<'uint8'>['data'], Uint8Array>>();
   expect<Equal<ShmArrayError['code'], keyof typeof ERROR_CODES>>();
   // @ts-expect-error: a dtype that does not exist

