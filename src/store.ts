@@ -83,7 +83,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     // no other process can ever see the store without the lock that proves its owner alive.
     const staging = join(base, `.${name}.creating`);
     removeOnExit(staging);
-    let lockFd: number;
+    let lockFd = -1;
     try {
       mkdirSync(staging, { mode: 0o700 });
       lockFd = openSync(join(staging, LOCK_FILE), 'wx', 0o600);
@@ -91,6 +91,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
       removeOnExit(dir);
       renameSync(staging, dir);
     } catch (err) {
+      if (lockFd >= 0) closeSync(lockFd);
       rmSync(staging, { recursive: true, force: true });
       forget(dir);
       throw fsError(err, 'create the store directory', dir);
