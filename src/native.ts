@@ -25,7 +25,6 @@ interface Binding {
   readonly MADV_RANDOM: number;
   readonly MADV_SEQUENTIAL: number;
   readonly MADV_WILLNEED: number;
-  readonly MADV_DONTNEED: number;
 }
 
 /** Access-pattern hints passed to madvise(2). */
@@ -76,13 +75,12 @@ function errnoOf(err: unknown): { errno: number; name: string } {
   return { errno, name: ERRNO_NAMES.get(errno) ?? (err instanceof Error ? err.message : String(err)) };
 }
 
-function adviceFlag(b: Binding, advice: Advice | 'dontneed'): number {
+function adviceFlag(b: Binding, advice: Advice): number {
   switch (advice) {
     case 'normal': return b.MADV_NORMAL;
     case 'sequential': return b.MADV_SEQUENTIAL;
     case 'random': return b.MADV_RANDOM;
     case 'willneed': return b.MADV_WILLNEED;
-    case 'dontneed': return b.MADV_DONTNEED;
   }
 }
 
@@ -159,12 +157,6 @@ export function unmap(mapping: Mapping): void {
     if (errno < 0) throw err;
     throw new ShmArrayError('ERR_SHM_IO', `msync failed with ${name} while closing; the mapping was released, but writes may not have reached the file.`, { errno, errnoName: name }, { cause: err });
   }
-}
-
-/** madvise(2) over the whole mapping. */
-export function advise(mapping: Mapping, advice: Advice | 'dontneed'): void {
-  const b = load();
-  b.advise(mapping.buffer, adviceFlag(b, advice));
 }
 
 /** msync(2), blocking: returns when the mapping's dirty pages reached the file. A no-op for private mappings. */
