@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "shmarray",
-      "sources": ["src/native.cc"],
+      "sources": ["src/core/native.cc"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wno-cast-function-type", "-O2"]
     }
   ]

@@ -13,14 +13,14 @@ export default tseslint.config(
       // The addon is loaded with createRequire; only the native door may do that.
       'no-restricted-imports': ['error', {
         paths: [
-          { name: 'node:module', importNames: ['createRequire'], message: 'Only src/native.ts loads native code (the addon).' },
+          { name: 'node:module', importNames: ['createRequire'], message: 'Only src/core/native.ts loads native code (the addon).' },
         ],
       }],
     },
   },
   {
     // The door itself, and the test that calls the addon directly to reach its own argument checks.
-    files: ['src/native.ts', 'test/native.test.ts'],
+    files: ['src/core/native.ts', 'test/native.test.ts'],
     rules: { 'no-restricted-imports': 'off' },
   },
   {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { memoryUsage, openShared, SharedStore, type SharedHandle } from '../dist/index.js';
 import { printTable } from './report.js';
+import { stopwatch } from '../dist/core/clock.js';
 
 interface Ready { pid: number; seconds: number }
 
@@ -41,13 +42,13 @@ if (cluster.isPrimary) {
   await store.dispose();
 } else {
   process.once('message', ({ mode, handle }: { mode: 'shared' | 'copy'; handle: SharedHandle }) => {
-    const t0 = process.hrtime.bigint();
+    const elapsed = stopwatch();
     let data: Float32Array;
     if (mode === 'shared') data = openShared(handle).data as Float32Array;
     else { const b = readFileSync(handle.path); data = new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4); }
     let sum = 0;
     for (let i = 0; i < data.length; i += 1024) sum += data[i] ?? 0;
-    process.send?.({ pid: process.pid, seconds: Number(process.hrtime.bigint() - t0) / 1e9, sum } satisfies Ready & { sum: number });
+    process.send?.({ pid: process.pid, seconds: elapsed(), sum } satisfies Ready & { sum: number });
     setInterval(() => {}, 1 << 30); // keep serving (holding the table) until the primary kills it
   });
   process.send?.('up');

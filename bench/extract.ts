@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { createPool, fillRows, generateDataset, jobs, memoryUsage, SharedStore, writeZip } from '../dist/index.js';
+import { createPool, workerFiles, memoryUsage, SharedStore } from '../dist/index.js';
+import { fillRows, generateDataset, writeZip } from '../dist/bench/index.js';
 import { machine, median, printTable, samplePeak, timeAsync, writeJson } from './report.js';
 
 const { values } = parseArgs({
@@ -69,7 +70,7 @@ try {
   // With a pool started per call (the default), and with a warm pool reused across calls.
   const allS: Record<string, number> = {};
   for (const workers of [1, 2]) {
-    await using pool = createPool(jobs.extract, { workers });
+    await using pool = createPool(workerFiles.extract, { workers });
     for (const warm of [false, true]) {
       const runs: number[] = [];
       for (let r = 0; r < repeat + (warm ? 1 : 0); r++) {

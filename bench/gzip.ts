@@ -11,13 +11,15 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { fillRows, gzipParallel } from '../dist/index.js';
+import { gzipParallel } from '../dist/index.js';
+import { fillRows } from '../dist/bench/index.js';
 import { machine, printTable, samplePeak, timeAsync, writeJson } from './report.js';
+import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '2048' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
 const MiB = 2 ** 20;
 const size = Number(values.size) * MiB;
-const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 
 function ensure(tool: string): void {
   try {
@@ -51,10 +53,10 @@ function makeInput(path: string, bytes: number, kind: 'f32' | 'csv'): void {
 
 /** Peak RSS and anonymous memory of `shmarray gzip` on `input`, sampled every 10 ms from this process. */
 async function peakMemory(input: string, out: string): Promise<{ rss: number; anonymous: number; seconds: number }> {
-  const t0 = process.hrtime.bigint();
+  const elapsed = stopwatch();
   const child = spawn(process.execPath, [cli, 'gzip', input, '-o', out, '--workers', '2'], { stdio: 'ignore' });
   const { rss, anonymous } = await samplePeak(child.pid ?? 0, new Promise((r) => child.once('exit', r)), 10);
-  return { rss, anonymous, seconds: Number(process.hrtime.bigint() - t0) / 1e9 };
+  return { rss, anonymous, seconds: elapsed() };
 }
 
 ensure('pigz');

@@ -4,8 +4,11 @@
  *   npm run bench:jobs [-- --size 240 --json bench/out/jobs.json]
  */
 import { parseArgs } from 'node:util';
-import { columnStats, createPool, fillRows, jobs, partialStats, SharedStore, type Runtime } from '../dist/index.js';
+import { columnStats, createPool, workerFiles, SharedStore, type Runtime } from '../dist/index.js';
+import { fillRows } from '../dist/bench/index.js';
+import { partialStats } from '../dist/jobs/stats-math.js';
 import { machine, median, printTable, timeIt, writeJson } from './report.js';
+import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '240' }, repeat: { type: 'string', default: '5' }, json: { type: 'string', default: 'bench/out/jobs.json' } } });
 const MiB = 2 ** 20;
@@ -39,15 +42,15 @@ const mapS = median(mapRuns);
 const pooled: Record<string, number> = {};
 for (const runtime of ['worker_threads', 'child_process'] as Runtime[]) {
   // Both pools warm, runs interleaved 1-worker / 2-worker.
-  await using one = createPool(jobs.stats, { workers: 1, runtime });
-  await using two = createPool(jobs.stats, { workers: 2, runtime });
+  await using one = createPool(workerFiles.stats, { workers: 1, runtime });
+  await using two = createPool(workerFiles.stats, { workers: 2, runtime });
   for (const pool of [one, two]) await columnStats(arrays, { pool }); // start workers, load the module, map
   const runs: Record<number, number[]> = { 1: [], 2: [] };
   for (let r = 0; r < repeat; r++) {
     for (const pool of [one, two]) {
-      const t0 = process.hrtime.bigint();
+      const elapsed = stopwatch();
       await columnStats(arrays, { pool });
-      runs[pool.workers]?.push(Number(process.hrtime.bigint() - t0) / 1e9);
+      runs[pool.workers]?.push(elapsed());
     }
   }
   pooled[`${runtime}/1`] = median(runs[1] ?? []);

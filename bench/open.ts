@@ -19,6 +19,7 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createShared, memoryUsage, openShared } from '../dist/index.js';
 import { machine, median, printTable, timeIt, writeJson } from './report.js';
+import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({
   options: {
@@ -54,9 +55,9 @@ function shmem(): number {
 
 /** Seconds until Shmem is at most `target`, polled every 0.1 ms; `limit` s at most (then Infinity). */
 async function untilShmem(target: number, limit: number): Promise<number> {
-  const t0 = process.hrtime.bigint();
+  const elapsed = stopwatch();
   for (;;) {
-    const s = Number(process.hrtime.bigint() - t0) / 1e9;
+    const s = elapsed();
     if (shmem() <= target) return s;
     if (s > limit) return Infinity;
     await new Promise((r) => setTimeout(r, s < 0.01 ? 0 : 10));
@@ -148,7 +149,7 @@ try {
       map: `(fd, size) => b.map(fd, 0, size, false, b.MADV_NORMAL)`,
     },
     'shmarray door (ESM import)': {
-      load: `const door = await import(${JSON.stringify(`${dist}native.js`)});`,
+      load: `const door = await import(${JSON.stringify(`${dist}core/native.js`)});`,
       map: `(fd, size) => door.mapFile(fd, size, 0, false, 'normal', 'bench').buffer`,
     },
     ...(oldBinding === undefined ? {} : {
@@ -245,7 +246,7 @@ try {
     });
     const handle = a.handle;
     a.close();
-    const t0 = process.hrtime.bigint();
+    const elapsed = stopwatch();
     const halves = await Promise.all([0, 1].map((k) => inWorker<{ sum: number; length: number; last: number }>(
       `const { openShared } = await import(${JSON.stringify(`${dist}index.js`)}); const a = openShared(workerData.handle);
        const d = a.data; const from = workerData.k * (d.length / 2), to = from + d.length / 2; let sum = 0;
@@ -253,7 +254,7 @@ try {
        const r = { sum, length: d.length, last: d[d.length - 1] }; a.close(); return r;`,
       { handle, k },
     )));
-    const read = Number(process.hrtime.bigint() - t0) / 1e9;
+    const read = elapsed();
     let expected = 0;
     for (let i = 0; i < length; i += PAGE_FLOATS) expected += i % 1021;
     const sum = halves.reduce((s, h) => s + h.sum, 0);

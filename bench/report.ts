@@ -2,16 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 import { memoryUsage } from '../dist/index.js';
+import { stopwatch } from '../dist/core/clock.js';
+import { textTable } from '../dist/cli/table.js';
 
-export { machineInfo as machine, median } from '../dist/index.js';
+export { machineInfo as machine, median } from '../dist/bench/index.js';
 
 /** Prints rows as an aligned text table. */
 export function printTable(headers: readonly string[], rows: readonly (readonly string[])[]): void {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: readonly string[]): string => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  console.log(line(headers));
-  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-  for (const r of rows) console.log(line(r));
+  for (const line of textTable(headers, rows)) console.log(line);
 }
 
 /** Writes a JSON report, creating its directory. */
@@ -22,16 +20,16 @@ export function writeJson(path: string, value: unknown): void {
 
 /** Seconds taken by `fn`, measured with the high-resolution clock. */
 export function timeIt(fn: () => void): number {
-  const t0 = process.hrtime.bigint();
+  const elapsed = stopwatch();
   fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  return elapsed();
 }
 
 /** Seconds taken by `fn`, awaited. */
 export async function timeAsync(fn: () => unknown): Promise<number> {
-  const t0 = process.hrtime.bigint();
+  const elapsed = stopwatch();
   await fn();
-  return Number(process.hrtime.bigint() - t0) / 1e9;
+  return elapsed();
 }
 
 /**

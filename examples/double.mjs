@@ -1,5 +1,5 @@
 // Worker: maps the input and output by handle and doubles rows [from, to).
-import { openShared } from 'shmarray';
+import { openShared } from 'shmarray/worker';
 
 export default function double({ input, out, from, to }) {
   const a = openShared(input);

@@ -4,7 +4,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Tinypool from 'tinypool';
-import { generateDataset, SharedStore } from 'shmarray';
+import { SharedStore } from 'shmarray';
+import { generateDataset } from 'shmarray/bench';
 
 const data = mkdtempSync(join(tmpdir(), 'shmarray-example-'));
 const [zip] = await generateDataset({ dir: data, files: 1, bytes: 16 * 2 ** 20 }); // file_0.zip

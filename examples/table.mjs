@@ -2,7 +2,7 @@
 // report) and the worker's side (sum some rows of the table, mapped by handle, and say how much
 // anonymous memory — copies — that cost this process).
 import { serialize } from 'node:v8';
-import { memoryUsage, openShared } from 'shmarray';
+import { memoryUsage, openShared } from 'shmarray/worker';
 
 /** A float32 table of `mib` MiB (4 columns) in `store`, filled with i % 7; and the sum of it all. */
 export function makeTable(store, mib = 256) {

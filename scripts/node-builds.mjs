@@ -28,12 +28,12 @@ export function unpackNode(major) {
   return { bin, nodedir: join(dir, 'package'), version, abi };
 }
 
-/** Builds src/native.cc against `nodedir` in a directory of its own; returns the .node path, or the build log on failure. */
+/** Builds src/core/native.cc against `nodedir` in a directory of its own; returns the .node path, or the build log on failure. */
 export function buildAddon(name, nodedir) {
   const dir = join(cache, `addon-${name}`);
-  mkdirSync(join(dir, 'src'), { recursive: true });
+  mkdirSync(join(dir, 'src/core'), { recursive: true });
   cpSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
-  cpSync(join(root, 'src/native.cc'), join(dir, 'src/native.cc'));
+  cpSync(join(root, 'src/core/native.cc'), join(dir, 'src/core/native.cc'));
   // npm passes its own nodedir (this machine's headers) as npm_config_nodedir, which node-gyp prefers.
   const env = { ...process.env, npm_config_nodedir: nodedir };
   const r = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: dir, env, encoding: 'utf8' });

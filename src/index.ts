@@ -1,29 +1,43 @@
-export { ShmArrayError, ERROR_CODES } from './errors.js';
-export type { ShmErrorCode, ShmErrorDetails } from './errors.js';
-export { DTYPES, itemSize } from './dtype.js';
-export type { DType, NumericArray, TypedArrayOf } from './dtype.js';
-export { SharedArray, openShared, createShared, maxArrayLength } from './shared-array.js';
-export type { SharedHandle, OpenOptions, CreateOptions, Mode } from './shared-array.js';
-export type { ShapeLike } from './shape.js';
-export type { Advice } from './native.js';
-export { memoryUsage } from './memory.js';
-export type { MemoryUsage } from './memory.js';
-export { SharedStore, zipsUncompressedBytes } from './store.js';
-export type { StoreOptions, ExtractAllOptions } from './store.js';
-export type { ExtractOptions } from './zip.js';
-export { jobs, createPool, WorkerPool, splitRows } from './pool.js';
-export type { Runtime, PoolOptions, JobControl } from './pool.js';
-export { generateDataset, writeZip, fillRows } from './dataset.js';
-export type { DatasetOptions, DatasetFile } from './dataset.js';
-export { columnStats, normalize } from './column-stats.js';
-export type { JobOptions } from './column-stats.js';
-export { partialStats, mergeStats, finishStats } from './stats.js';
-export type { ColumnStats, PartialStats } from './stats.js';
-export { runBenchmark, scenarios, BENCH_MODES } from './benchmark.js';
-export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './benchmark.js';
-export { openSharedCached, pruneMapCache } from './map-cache.js';
-export { gzipParallel } from './gzip.js';
-export type { GzipOptions, GzipResult, GzipInput } from './gzip.js';
-export { crc32Combine } from './crc32-combine.js';
-export { machineInfo, median } from './measure.js';
-export type { MachineInfo } from './measure.js';
+/**
+ * shmarray: share large numeric arrays between Node workers without copying them. This entry is
+ * the documented library API (README "API"); worker code that only maps handles imports the
+ * lighter `shmarray/worker`, and the benchmark lives in `shmarray/bench`.
+ */
+export { ShmArrayError, ERROR_CODES } from './core/errors.js';
+export type { ShmErrorCode, ShmErrorDetails } from './core/errors.js';
+export { DTYPES, itemSize } from './core/dtype.js';
+export type { DType, NumericArray, TypedArrayOf } from './core/dtype.js';
+export type { ShapeLike } from './core/shape.js';
+export type { Advice } from './core/native.js';
+
+// One file ↔ one typed array.
+export { SharedArray, openShared, maxArrayLength } from './core/shared-array.js';
+export type { SharedHandle, OpenOptions, Mode } from './core/shared-array.js';
+export { createShared } from './core/create-shared.js';
+export type { CreateOptions } from './core/create-shared.js';
+export { describeShared } from './core/describe.js';
+export type { DescribeOptions } from './core/describe.js';
+export { openSharedCached, pruneMapCache } from './core/map-cache.js';
+export { memoryUsage } from './core/memory.js';
+export type { MemoryUsage } from './core/memory.js';
+export { parseBytes, formatBytes } from './core/units.js';
+
+// Datasets extracted once, removed however the process ends.
+export { SharedStore, zipsUncompressedBytes } from './store/store.js';
+export type { StoreOptions } from './store/store.js';
+export { extractZips } from './store/extract-all.js';
+export type { ExtractAllOptions } from './store/extract-all.js';
+export type { ExtractOptions } from './store/zip.js';
+export { choosePlacement } from './store/placement.js';
+export type { Placement } from './store/placement.js';
+
+// Data jobs over worker pools.
+export { createPool, WorkerPool } from './jobs/pool.js';
+export type { Runtime, PoolOptions, JobControl } from './jobs/pool.js';
+export { splitRows } from './jobs/partition.js';
+export { columnStats, normalize } from './jobs/column-stats.js';
+export type { JobOptions } from './jobs/column-stats.js';
+export type { ColumnStats } from './jobs/stats-math.js';
+export { gzipParallel } from './jobs/gzip.js';
+export type { GzipOptions, GzipResult, GzipInput } from './jobs/gzip.js';
+export { workerFiles } from './worker-files.js';

@@ -4,10 +4,11 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { generateDataset, openShared, type BenchReport } from '../dist/index.js';
+import { openShared } from '../dist/index.js';
+import { generateDataset, type BenchReport } from '../dist/bench/index.js';
 import { tempDir } from './helpers.js';
 
-const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const run = promisify(execFile);
 const tmp = tempDir('shmarray-cli-');
 after(() => tmp.dispose());
@@ -144,7 +145,7 @@ test('same-named archives from different folders extract side by side into one -
 });
 
 test('importing the CLI module runs nothing (bin.js is the executable)', async () => {
-  const script = `import(${JSON.stringify(fileURLToPath(new URL('../dist/cli.js', import.meta.url)))}).then((m) => console.log(typeof m.main, process.exitCode ?? 'unset'))`;
+  const script = `import(${JSON.stringify(fileURLToPath(new URL('../dist/cli/main.js', import.meta.url)))}).then((m) => console.log(typeof m.main, process.exitCode ?? 'unset'))`;
   const { stdout, stderr } = await run(process.execPath, ['-e', script]);
   assert.equal(stdout, 'function unset\n');
   assert.equal(stderr, '');

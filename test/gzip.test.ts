@@ -5,7 +5,8 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, crc32 } from 'node:zlib';
-import { crc32Combine, createShared, gzipParallel } from '../dist/index.js';
+import { createShared, gzipParallel } from '../dist/index.js';
+import { crc32Combine } from '../dist/jobs/crc32-combine.js';
 import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-gzip-');
@@ -94,7 +95,7 @@ describe('bad output or options', () => {
   test('SIGINT in the middle of a stream leaves no partial output and no temporary file', async () => {
     const dir = tempDir('shmarray-gzint-');
     try {
-      const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+      const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
       const child = spawn(process.execPath, [cli, 'gzip', '-', '-o', dir.path('out.gz'), '--chunk', '64KiB'], { stdio: ['pipe', 'ignore', 'pipe'] });
       child.stdin.on('error', () => {}); // EPIPE once the child is gone
       child.stdin.write(sample(1024 * KiB));

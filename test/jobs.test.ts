@@ -1,7 +1,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { serialize } from 'node:v8';
-import { columnStats, createPool, fillRows, jobs, normalize, SharedStore, type SharedArray } from '../dist/index.js';
+import { columnStats, createPool, workerFiles, normalize, SharedStore, type SharedArray } from '../dist/index.js';
+import { fillRows } from '../dist/bench/index.js';
 import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-jobs-');
@@ -61,7 +62,7 @@ for (const runtime of RUNTIMES) {
       fillRows(a.data, 3, 0, 5);
       const results = [];
       for (const workers of [1, 2, 3]) results.push(await columnStats(a, { workers, runtime }));
-      await using pool = createPool(jobs.stats, { workers: 2, runtime });
+      await using pool = createPool(workerFiles.stats, { workers: 2, runtime });
       results.push(await columnStats([a.handle], { pool }));
       for (const r of results.slice(1)) {
         close(r.mean, results[0]?.mean ?? [], 'mean');
@@ -76,7 +77,7 @@ for (const runtime of RUNTIMES) {
       const output = store.create('out.f32', [30_000, 4]);
       const stats = await columnStats(input, { workers: 2, runtime });
       // The pool is the user's own; what each task sends is measured as v8 serializes it.
-      await using pool = createPool(jobs.normalize, { workers: 2, runtime });
+      await using pool = createPool(workerFiles.normalize, { workers: 2, runtime });
       const sizes: number[] = [];
       const run = pool.run.bind(pool);
       pool.run = (task, options) => {

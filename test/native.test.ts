@@ -270,7 +270,7 @@ describe('a write into a read-only array', () => {
   }
 });
 
-describe('the addon checks every argument itself (src/native.ts checks them first)', () => {
+describe('the addon checks every argument itself (src/core/native.ts checks them first)', () => {
   // Loaded directly, to reach the C++ checks that the TypeScript door never lets a bad value get to.
   const b = createRequire(import.meta.url)(process.env['SHMARRAY_BINDING'] ?? `${root}build/Release/shmarray.node`) as {
     map(fd: unknown, offset: unknown, length: unknown, shared: unknown, advice: unknown): ArrayBuffer;

@@ -3,9 +3,8 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
-import {
-  columnStats, createPool, createShared, gzipParallel, jobs, normalize, openShared, runBenchmark, SharedStore, generateDataset, type ShmErrorCode,
-} from '../dist/index.js';
+import { columnStats, createPool, createShared, gzipParallel, workerFiles, normalize, openShared, SharedStore, type ShmErrorCode } from '../dist/index.js';
+import { runBenchmark, generateDataset } from '../dist/bench/index.js';
 import { rejectsWithCode, tempDir, throwsWithCode } from './helpers.js';
 
 const tmp = tempDir('shmarray-options-');
@@ -37,7 +36,7 @@ interface Fn {
 }
 
 let pool: ReturnType<typeof createPool> | undefined;
-const usePool = (): unknown => (pool ??= createPool(jobs.stats, { workers: 1 }));
+const usePool = (): unknown => (pool ??= createPool(workerFiles.stats, { workers: 1 }));
 after(() => pool?.destroy());
 
 const FNS: Fn[] = [
@@ -51,7 +50,7 @@ const FNS: Fn[] = [
     name: 'store.extractAll', call: (o) => store.extractAll([raw], o), options: { columns: 'int', workers: 'int', runtime: 'choice' },
     conflicts: [['pool', usePool, 'workers', 2]],
   },
-  { name: 'createPool', call: (o) => createPool(jobs.stats, o), options: { workers: 'int', runtime: 'choice' } },
+  { name: 'createPool', call: (o) => createPool(workerFiles.stats, o), options: { workers: 'int', runtime: 'choice' } },
   {
     name: 'columnStats', call: (o) => columnStats(input, o), options: { workers: 'int', runtime: 'choice', timeout: 'int', signal: 'signal' },
     conflicts: [['pool', usePool, 'workers', 2], ['pool', usePool, 'runtime', 'worker_threads']],

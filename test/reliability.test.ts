@@ -6,7 +6,7 @@ import { execFileSync, fork, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { columnStats, createPool, createShared, gzipParallel, jobs, normalize, SharedStore } from '../dist/index.js';
+import { columnStats, createPool, createShared, gzipParallel, workerFiles, normalize, SharedStore } from '../dist/index.js';
 import { fixture, NO_TMPFS, rejectsWithCode, RUNTIMES, smallTmpfs, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-reliability-');
@@ -138,7 +138,7 @@ for (const runtime of RUNTIMES) {
   test(`gzipParallel in a long-lived ${runtime} pool leaves no mapping of its input behind (20 runs × 16 chunks)`, async () => {
     const input = tmp.path(`gz-pool-${runtime}.bin`);
     writeFileSync(input, Buffer.alloc(16 * 64 * 1024, 3));
-    await using pool = createPool(jobs.compress, { workers: 2, runtime });
+    await using pool = createPool(workerFiles.compress, { workers: 2, runtime });
     for (let i = 0; i < 20; i++) await gzipParallel(input, tmp.path(`gz-pool-${runtime}.gz`), { pool, chunkSize: 64 * 1024 });
     const maps = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(input));
     assert.deepEqual(maps, []);
@@ -175,7 +175,7 @@ function shmem(): number {
 describe('a long-lived pool does not keep a disposed store in memory', () => {
   for (const runtime of RUNTIMES) {
     test(`${runtime}: the worker's next task releases the disposed 64 MiB`, async () => {
-      await using pool = createPool(jobs.stats, { workers: 1, runtime });
+      await using pool = createPool(workerFiles.stats, { workers: 1, runtime });
       const store = await SharedStore.create({ dir: tmp.dir });
       const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
       big.data.fill(1);
@@ -190,7 +190,7 @@ describe('a long-lived pool does not keep a disposed store in memory', () => {
     });
 
     test(`${runtime}: pool.releaseMappings() releases it at once, on every worker`, async () => {
-      await using pool = createPool(jobs.stats, { workers: 2, runtime });
+      await using pool = createPool(workerFiles.stats, { workers: 2, runtime });
       const store = await SharedStore.create({ dir: tmp.dir });
       const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
       big.data.fill(1);
@@ -205,7 +205,7 @@ describe('a long-lived pool does not keep a disposed store in memory', () => {
 });
 
 describe('CLI extract: a bad --dir is one line, and a failed extract leaves no directory behind', () => {
-  const cli = fileURLToPath(new URL('../dist/bin.js', import.meta.url));
+  const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
   const zip = tmp.path('cli-ok.zip');
   execFileSync('sh', ['-c', `cd ${tmp.dir} && head -c 4096 /dev/zero > cli-ok.f32 && python3 -m zipfile -c cli-ok.zip cli-ok.f32`]);
   const run = (...args: string[]): { status: number | null; stderr: string } => {

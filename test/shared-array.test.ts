@@ -4,7 +4,7 @@ import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, w
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { createShared, DTYPES, ERROR_CODES, maxArrayLength, openShared, ShmArrayError, type DType, type ShmErrorCode } from '../dist/index.js';
-import { makeScenarios } from './scenarios.js';
+import { makeErrorCases } from './error-cases.js';
 import { numpyPython, tempDir, throwsWithCode } from './helpers.js';
 
 const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
@@ -199,7 +199,7 @@ test('a second copy of the package recognises its errors: instanceof ShmArrayErr
 describe('errors in this process', () => {
   const dir = tempDir('shmarray-errors-');
   after(() => dir.dispose());
-  const scenarios = makeScenarios(dir.dir, vectors);
+  const scenarios = makeErrorCases(dir.dir, vectors);
 
   for (const s of scenarios) {
     test(`${s.code}: ${s.name}`, () => {

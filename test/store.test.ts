@@ -4,7 +4,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createPool, jobs, openShared, SharedStore } from '../dist/index.js';
+import { createPool, workerFiles, openShared, SharedStore } from '../dist/index.js';
 import { fixture, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 import { buildZip } from './zipwriter.js';
 
@@ -221,7 +221,7 @@ for (const runtime of RUNTIMES) {
 
     test('a given pool is used and left running for the next call', async () => {
       await using store = await SharedStore.create({ dir: tmp.dir });
-      await using pool = createPool(jobs.extract, { workers: 2, runtime });
+      await using pool = createPool(workerFiles.extract, { workers: 2, runtime });
       const first = await store.extractAll(zips, { columns: 4, pool });
       const second = await store.extractAll(zips, { columns: 4, pool });
       assert.equal(first.length + second.length, 6);

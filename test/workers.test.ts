@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { createShared, ShmArrayError } from '../dist/index.js';
 // @ts-expect-error: a plain .mjs fixture, without types
 import call from './fixtures/call.mjs';
-import { makeScenarios } from './scenarios.js';
+import { makeErrorCases } from './error-cases.js';
 import { makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
@@ -90,7 +90,7 @@ for (const runtime of RUNTIMES) {
       after(() => dir.dispose());
       const pool = makePool(runtime, 'call.mjs', 1);
       after(() => pool.destroy());
-      for (const s of makeScenarios(dir.dir, vectors)) {
+      for (const s of makeErrorCases(dir.dir, vectors)) {
         test(`${s.code}: ${s.name} — code, message and details as thrown in-process`, async () => {
           let local: ShmArrayError | undefined;
           try {

@@ -3,7 +3,7 @@
  * one task that arrives here and waits until all `parties` have: so a pool of N workers given N
  * such tasks runs exactly one on each worker (tinypool cannot address a worker directly).
  */
-import { openShared, type SharedHandle } from '../shared-array.js';
+import { openShared, type SharedHandle } from '../core/shared-array.js';
 
 /** Counts this worker in at `gate` and resolves once `parties` workers have arrived. */
 export async function arrive(gate: SharedHandle, parties: number): Promise<void> {

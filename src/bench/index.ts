@@ -1,0 +1,12 @@
+/**
+ * `shmarray/bench`: the benchmark behind `shmarray bench` — copy vs SharedArrayBuffer vs map,
+ * measured side by side — and the pieces its report and the scripts in bench/ use.
+ */
+export { runBenchmark, benchPlan, BENCH_MODES } from './run.js';
+export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './run.js';
+export { benchChart } from './chart.js';
+export { generateDataset, writeZip, fillRows } from './dataset.js';
+export type { DatasetOptions, DatasetFile } from './dataset.js';
+export { machineInfo, median } from './machine.js';
+export type { MachineInfo } from './machine.js';
+export { formatMiB } from '../core/units.js';

@@ -1,5 +1,0 @@
-#!/usr/bin/env node
-/** The `shmarray` executable: runs the program and exits with its status. */
-import { main } from './cli.js';
-
-process.exitCode = await main(process.argv);

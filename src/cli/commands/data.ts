@@ -1,0 +1,104 @@
+/** `shmarray extract`, `shmarray stats` and `shmarray info`: the library's jobs from a shell. */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  choosePlacement, columnStats, describeShared, extractZips, formatBytes, openShared, SharedStore, zipsUncompressedBytes,
+  type DType, type ExtractOptions, type Runtime, type SharedHandle,
+} from '../../index.js';
+import { textTable } from '../table.js';
+
+/** Options the data commands share. */
+export interface DataOptions {
+  columns?: number;
+  shape?: number[];
+  dtype?: DType;
+  workers?: number;
+  runtime?: Runtime;
+  json?: boolean;
+}
+
+function extractOptions(o: DataOptions): ExtractOptions {
+  return { columns: o.columns, shape: o.shape, dtype: o.dtype };
+}
+
+const isZip = (path: string): boolean => /\.zip$/i.test(path);
+
+/**
+ * Extracts archives into `dir` (default: a new directory on tmpfs when it has room) and prints
+ * one handle per line as JSON. The files stay: they are the output.
+ */
+export async function extractCommand(zips: string[], o: DataOptions & { dir?: string }): Promise<void> {
+  let dir = o.dir;
+  let made = false;
+  if (dir === undefined) {
+    const { base, reason } = choosePlacement(await zipsUncompressedBytes(zips));
+    dir = mkdtempSync(join(base, 'shmarray-extract-'));
+    made = true;
+    console.error(`extracting into ${dir} (${reason}); the files stay there: remove them with rm -r ${dir}`);
+  }
+  let handles: SharedHandle[];
+  try {
+    handles = await extractZips(zips, dir, { ...extractOptions(o), workers: o.workers, runtime: o.runtime });
+  } catch (err) {
+    if (made) rmSync(dir, { recursive: true, force: true }); // the directory this command made holds nothing
+    throw err;
+  }
+  for (const h of handles) console.log(JSON.stringify(h));
+}
+
+/** The handle of a data file given on the command line (.npy, or raw with --shape or --columns), checked without mapping it. */
+function fileHandle(path: string, o: DataOptions): SharedHandle {
+  return describeShared(path, { ...(o.dtype !== undefined ? { dtype: o.dtype } : {}), ...(o.shape !== undefined ? { shape: o.shape } : o.columns !== undefined ? { columns: o.columns } : {}) });
+}
+
+/** Column statistics of zip archives and data files, computed in a worker pool. */
+export async function statsCommand(inputs: string[], o: DataOptions): Promise<void> {
+  await using store = await SharedStore.create();
+  const zips = inputs.filter(isZip);
+  const handles = [
+    ...(zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime }) : []),
+    ...inputs.filter((p) => !isZip(p)).map((p) => fileHandle(p, o)),
+  ];
+  const stats = await columnStats(handles, { workers: o.workers, runtime: o.runtime });
+  if (o.json) {
+    console.log(JSON.stringify(stats));
+    return;
+  }
+  console.log(`${stats.rows} rows × ${stats.columns} columns from ${handles.length} array(s)`);
+  const fmt = (x: number): string => (Number.isFinite(x) ? x.toPrecision(8) : String(x));
+  const head = ['column', 'mean', 'std', 'min', 'max'];
+  const rows = stats.mean.map((_, c) => [String(c), fmt(stats.mean[c] ?? NaN), fmt(stats.std[c] ?? NaN), fmt(stats.min[c] ?? NaN), fmt(stats.max[c] ?? NaN)]);
+  for (const line of textTable(head, rows, 0, false)) console.log(line);
+}
+
+/** Shape, dtype, size and residency of a data file, and where a store for it would go. */
+export function infoCommand(file: string, o: DataOptions): void {
+  // Mapped once, for its residency (mincore); the handle is checked without mapping.
+  const a = openShared(fileHandle(file, o));
+  const { resident, total } = a.residency();
+  const placement = choosePlacement(a.byteLength);
+  const facts = {
+    path: a.path,
+    format: a.npy ? 'npy' : 'raw',
+    shape: a.shape,
+    dtype: a.dtype,
+    offset: a.offset,
+    bytes: a.byteLength,
+    residentPages: resident,
+    pages: total,
+    storeDir: placement.base,
+    storeReason: placement.reason,
+  };
+  a.close();
+  if (o.json) {
+    console.log(JSON.stringify(facts));
+    return;
+  }
+  console.log(`${facts.path}
+  format    ${facts.format}
+  shape     [${facts.shape.join(', ')}]
+  dtype     ${facts.dtype}
+  bytes     ${facts.bytes} (${formatBytes(facts.bytes)}; data at offset ${facts.offset})
+  resident  ${total === 0 ? 'nothing mapped' : `${resident} of ${total} pages (${((100 * resident) / total).toFixed(1)}%)`}
+  store     a store for it would go in ${facts.storeDir}: ${facts.storeReason}`);
+}

@@ -1,0 +1,106 @@
+/**
+ * The `shmarray` command: bench, extract, stats, info, gzip. Bad arguments exit 2 with one line;
+ * every failure prints one line with its code and exits 1. Importing this module runs nothing:
+ * bin.ts is the executable.
+ */
+import { availableParallelism } from 'node:os';
+import { Command, CommanderError, Option } from 'commander';
+import * as parse from './args.js';
+import { benchCommand } from './commands/bench.js';
+import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
+import { gzipCommand } from './commands/gzip.js';
+import { ShmArrayError } from '../index.js';
+
+const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
+
+/** Builds the `shmarray` program. */
+export function program(): Command {
+  const cmd = new Command('shmarray')
+    .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy', 'shmarray gzip big.csv -o big.csv.gz'));
+
+  cmd
+    .command('bench')
+    .description('Generate zipped float32 datasets, then deliver them to a worker pool by copy, SharedArrayBuffer and memory map, run column statistics, and measure time and memory (PSS, not RSS).')
+    .option('--files <n>', 'number of zip files', parse.positiveInt, 15)
+    .addOption(new Option('--size <bytes>', 'total uncompressed size, e.g. 240MiB, 480MB, 2GiB').argParser(parse.bytes).default(240 * 2 ** 20, '240MiB'))
+    .option('--columns <n>', 'float32 columns per row', parse.positiveInt, 4)
+    .option('--workers <n>', `workers per pool (default: cores, here ${availableParallelism()})`, parse.positiveInt)
+    .addOption(new Option('--runtime <runtime>', 'worker_threads, child_process or both').argParser(parse.runtimes).default(['worker_threads', 'child_process'], 'both'))
+    .addOption(new Option('--modes <list>', 'delivery modes, comma-separated: copy, sab, map').argParser(parse.modes).default(['copy', 'sab', 'map'], 'copy,sab,map'))
+    .option('--repeat <k>', 'runs per scenario; the median is reported', parse.positiveInt, 1)
+    .option('--json <file>', 'write the full report as JSON')
+    .option('--svg <file>', 'write a chart (open it in a browser)')
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray bench --size 2GiB --runtime child_process --modes copy,map', 'shmarray bench --repeat 3 --json bench.json --svg bench.svg'))
+    .action(benchCommand);
+
+  cmd
+    .command('extract')
+    .description('Extract zip archives (streamed, CRC-checked, in parallel) and print one handle per array as a JSON line.')
+    .argument('<zip...>', 'zip archives')
+    .option('--dir <dir>', 'output directory (default: a new directory on /dev/shm when it has room); the files stay')
+    .option('--columns <n>', 'columns of raw entries; rows are inferred', parse.positiveInt)
+    .option('--shape <shape>', 'exact shape of raw entries, e.g. 1000x4', parse.shape)
+    .option('--dtype <dtype>', 'element type of raw entries (default float32)', parse.dtype)
+    .option('--workers <n>', 'archives extracted at once (default: cores)', parse.positiveInt)
+    .addHelpText('after', examples('shmarray extract data/file_*.zip --columns 4 --dir /dev/shm/job'))
+    .action(extractCommand);
+
+  cmd
+    .command('stats')
+    .description('Per-column count, mean, std, min and max of zip archives and data files, computed in a worker pool.')
+    .argument('<input...>', 'zip archives, .npy files, or raw files with --columns or --shape')
+    .option('--columns <n>', 'columns of raw data; rows are inferred', parse.positiveInt)
+    .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
+    .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
+    .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
+    .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
+    .option('--json', 'print the statistics as JSON')
+    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json'))
+    .action(statsCommand);
+
+  cmd
+    .command('info')
+    .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why.')
+    .argument('<file>', 'a .npy file, or a raw file with --shape or --columns')
+    .option('--shape <shape>', 'shape of a raw file, e.g. 1000x4', parse.shape)
+    .option('--columns <n>', 'columns of a raw file; rows are inferred', parse.positiveInt)
+    .option('--dtype <dtype>', 'element type of a raw file (default float32)', parse.dtype)
+    .option('--json', 'print one JSON object')
+    .addHelpText('after', examples('shmarray info data.npy', 'shmarray info /dev/shm/job/a.f32 --columns 4'))
+    .action(infoCommand);
+  cmd
+    .command('gzip')
+    .description('Compress a file or stdin with several workers: each compresses chunks read straight from the mapped file; one writer appends them in order.')
+    .argument('<input>', 'a file, or - for stdin')
+    .requiredOption('-o, --output <file>', 'the .gz file to write (replaced atomically on success)')
+    .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
+    .option('--level <n>', 'compression level 0-9', parse.level, 6)
+    .addOption(new Option('--chunk <bytes>', 'uncompressed bytes per chunk').argParser(parse.bytes).default(4 * 2 ** 20, '4MiB'))
+    .option('--single-member', 'write one gzip member (pigz-style) for decoders that stop after the first member')
+    .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
+    .addHelpText('after', examples('shmarray gzip results.f32 -o results.f32.gz', 'producer | shmarray gzip - -o out.gz --workers 2 --single-member'))
+    .action(gzipCommand);
+  return cmd;
+}
+
+/** Runs the program; returns the exit status (0 ok, 1 failed, 2 bad arguments). */
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await program().parseAsync([...argv]);
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    const e = ShmArrayError.fromFs(err, 'use', '(a path given on the command line)');
+    if (e === undefined) {
+      // Not a shmarray failure: still one line, and the stack only when asked for.
+      const text = err instanceof Error ? err.message : String(err);
+      console.error(`shmarray: unexpected error: ${text}${process.env['SHMARRAY_DEBUG'] ? `\n${(err as Error).stack ?? ''}` : ' (SHMARRAY_DEBUG=1 prints the stack)'}`);
+      return 1;
+    }
+    console.error(`shmarray: ${e.message} [${e.code}]`);
+    return e.code === 'ERR_SHM_BAD_ARGUMENT' ? 2 : 1;
+  }
+}

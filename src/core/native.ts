@@ -1,0 +1,201 @@
+/**
+ * The only door to shmarray's addon (src/core/native.cc, built by node-gyp into build/Release). Every
+ * size and offset is checked here before it reaches C; the addon checks them again. The addon
+ * is loaded lazily, once per thread or process, and its errno failures become ShmArrayErrors.
+ */
+import { createRequire } from 'node:module';
+import { constants as osConstants } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { markAsUntransferable } from 'node:worker_threads';
+import { ShmArrayError } from './errors.js';
+
+interface Binding {
+  setup(markAsUntransferable: (value: object) => void): void;
+  map(fd: number, offset: number, length: number, shared: boolean, advice: number): ArrayBuffer;
+  close(buffer: ArrayBuffer): void;
+  sync(buffer: ArrayBuffer): void;
+  advise(buffer: ArrayBuffer, advice: number): void;
+  residency(buffer: ArrayBuffer): [resident: number, total: number];
+  reserve(fd: number, length: number): void;
+  tryLock(fd: number): boolean;
+  readonly PAGE_SIZE: number;
+  readonly TYPED_ARRAY_MAX_LENGTH: number;
+  readonly TYPED_ARRAY_MAX_BYTES: number;
+  readonly MADV_NORMAL: number;
+  readonly MADV_RANDOM: number;
+  readonly MADV_SEQUENTIAL: number;
+  readonly MADV_WILLNEED: number;
+}
+
+/** Access-pattern hints passed to madvise(2). */
+export type Advice = 'normal' | 'sequential' | 'random' | 'willneed';
+
+const require = createRequire(import.meta.url);
+
+/**
+ * Where the addon is: `$SHMARRAY_BINDING` when set (a seam for tests and for running one checkout
+ * under several Node versions, each with its own build); else what node-gyp-build finds in the
+ * package — a local build (build/Release) first, then a prebuilt binary for this platform and
+ * Node ABI (prebuilds/linux-x64/node.abi<N>.glibc.node), so an install needs no compiler.
+ */
+function bindingPath(): string {
+  const override = process.env['SHMARRAY_BINDING'];
+  if (override !== undefined && override !== '') return override;
+  const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+  return (require('node-gyp-build') as { path: (dir: string) => string }).path(packageRoot);
+}
+
+let binding: Binding | undefined;
+
+function load(): Binding {
+  if (binding !== undefined) return binding;
+  let path = '(no build and no prebuilt binary for this platform and Node)';
+  try {
+    path = bindingPath();
+    const b = require(path) as Binding;
+    b.setup(markAsUntransferable);
+    binding = b;
+  } catch (err) {
+    const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+    throw new ShmArrayError(
+      'ERR_SHM_NATIVE',
+      `shmarray's addon could not be loaded from ${path} (${reason}). Rebuild it with \`npm rebuild shmarray\` ` +
+        `(in this repository: \`npm run build:native\`); building needs python3, make and a C++ compiler (see native-notes/).`,
+      { path, reason },
+      { cause: err },
+    );
+  }
+  return binding;
+}
+
+const ERRNO_NAMES = new Map(Object.entries(osConstants.errno).map(([name, n]) => [n, name]));
+
+function errnoOf(err: unknown): { errno: number; name: string } {
+  const errno = typeof (err as { errno?: unknown } | null)?.errno === 'number' ? (err as { errno: number }).errno : -1;
+  return { errno, name: ERRNO_NAMES.get(errno) ?? (err instanceof Error ? err.message : String(err)) };
+}
+
+function adviceFlag(b: Binding, advice: Advice): number {
+  switch (advice) {
+    case 'normal': return b.MADV_NORMAL;
+    case 'sequential': return b.MADV_SEQUENTIAL;
+    case 'random': return b.MADV_RANDOM;
+    case 'willneed': return b.MADV_WILLNEED;
+  }
+}
+
+/**
+ * The most elements one typed array of `itemSize`-byte elements can have in this Node: V8 11
+ * (Node 20) allows 2^32 elements whatever their size (a 16 GiB Float32Array); V8 12 and later
+ * allow 2^53 - 1 bytes.
+ */
+export function maxTypedArrayLength(itemSize: number): number {
+  const b = load();
+  return Math.min(b.TYPED_ARRAY_MAX_LENGTH, Math.floor(b.TYPED_ARRAY_MAX_BYTES / itemSize));
+}
+
+/** A live mapping: `buffer` spans it from a page boundary; the caller's bytes start at `byteOffset`. */
+export interface Mapping {
+  readonly buffer: ArrayBuffer;
+  readonly byteOffset: number;
+}
+
+/** Refuses `buffer.transfer()`: on Node 22 (V8 12.4) transferring a buffer with a detach key aborts the process. */
+function refuseTransfer(buffer: ArrayBuffer, path: string): void {
+  const refuse = (): never => {
+    throw new ShmArrayError(
+      'ERR_SHM_BAD_ARGUMENT',
+      `The buffer of ${path} is a file mapping and cannot be transferred; send the array's handle instead.`,
+      { path },
+    );
+  };
+  for (const name of ['transfer', 'transferToFixedLength']) {
+    Object.defineProperty(buffer, name, { value: refuse, enumerable: false, writable: false, configurable: false });
+  }
+}
+
+/**
+ * Maps `byteLength` bytes of `fd` from `offset`. Writable mappings are shared (writes reach the
+ * file and every other mapping of it); read-only ones are private copy-on-write, so a stray write
+ * into an `'r'` array changes only this process's copy of that page and never the file. The
+ * mapping starts at the page boundary below `offset`; the caller's bytes begin `byteOffset` into
+ * it. `byteLength` must be positive: an empty array is never mapped.
+ */
+export function mapFile(fd: number, byteLength: number, offset: number, writable: boolean, advice: Advice, path: string): Mapping {
+  if (!Number.isSafeInteger(byteLength) || byteLength <= 0 || !Number.isSafeInteger(offset) || offset < 0 || offset + byteLength > Number.MAX_SAFE_INTEGER) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `Cannot map ${byteLength} bytes at offset ${offset} of ${path}: sizes and offsets are whole numbers below 2^53.`, { path, bytes: byteLength, offset });
+  }
+  const b = load();
+  const byteOffset = offset % b.PAGE_SIZE;
+  const start = offset - byteOffset;
+  const size = byteOffset + byteLength;
+  try {
+    const buffer = b.map(fd, start, size, writable, adviceFlag(b, advice));
+    refuseTransfer(buffer, path);
+    return { buffer, byteOffset };
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    throw new ShmArrayError(
+      'ERR_SHM_MAP_FAILED',
+      `mmap of ${size} bytes of ${path} failed with ${name}` +
+        (name === 'ENOMEM' ? ': the address space or the memory limit is exhausted; map less at once or close arrays you no longer need.' : '.'),
+      { path, bytes: size, errno, errnoName: name },
+      { cause: err },
+    );
+  }
+}
+
+/**
+ * Unmaps at once: msync for writable mappings, then detaches the buffer (every view of it, any
+ * subarray and `Buffer` over it reads length 0 from now on) and munmaps. Idempotent.
+ */
+export function unmap(mapping: Mapping): void {
+  try {
+    load().close(mapping.buffer);
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    if (errno < 0) throw err;
+    throw new ShmArrayError('ERR_SHM_IO', `msync failed with ${name} while closing; the mapping was released, but writes may not have reached the file.`, { errno, errnoName: name }, { cause: err });
+  }
+}
+
+/** msync(2), blocking: returns when the mapping's dirty pages reached the file. A no-op for private mappings. */
+export function sync(mapping: Mapping): void {
+  try {
+    load().sync(mapping.buffer);
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    throw new ShmArrayError('ERR_SHM_IO', `msync failed with ${name}.`, { errno, errnoName: name }, { cause: err });
+  }
+}
+
+/** mincore(2): how many of the mapping's pages are resident in memory. */
+export function residentPages(mapping: Mapping): { resident: number; total: number } {
+  const [resident, total] = load().residency(mapping.buffer);
+  return { resident, total };
+}
+
+/**
+ * Allocates `length` bytes of `fd` now (posix_fallocate): on a full tmpfs this throws
+ * ERR_SHM_NO_SPACE, where a sparse file would have killed the process with SIGBUS at the first
+ * write of a page that found no room.
+ */
+export function reserve(fd: number, length: number, path: string): void {
+  if (!Number.isSafeInteger(length) || length <= 0) return;
+  try {
+    load().reserve(fd, length);
+  } catch (err) {
+    const { errno, name } = errnoOf(err);
+    if (name === 'ENOSPC' || name === 'EDQUOT') {
+      throw new ShmArrayError('ERR_SHM_NO_SPACE', `${path} needs ${length} bytes but its filesystem has no room for them; free space there or choose another directory (SHMARRAY_DIR).`, { path, bytes: length, errno, errnoName: name }, { cause: err });
+    }
+    // A filesystem without fallocate (EOPNOTSUPP) keeps the sparse file: the statfs check stands.
+    if (name === 'EOPNOTSUPP' || name === 'ENOSYS') return;
+    throw new ShmArrayError('ERR_SHM_IO', `Reserving ${length} bytes for ${path} failed with ${name}.`, { path, errno, errnoName: name }, { cause: err });
+  }
+}
+
+/** Takes an exclusive, non-blocking flock on `fd`: true if taken, false if someone else holds it. */
+export function tryLock(fd: number): boolean {
+  return load().tryLock(fd);
+}

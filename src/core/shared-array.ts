@@ -1,0 +1,157 @@
+import * as fs from 'node:fs';
+import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
+import { ShmArrayError } from './errors.js';
+import { ADVICE, badArgument, checkHandle, inspect, MODES, type Mode, type OpenOptions, type SharedHandle } from './describe.js';
+import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
+import { boolean, checkOptions, integer, oneOf, own } from './options.js';
+import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
+
+export type { Mode, OpenOptions, SharedHandle } from './describe.js';
+
+/**
+ * A typed-array view over a memory-mapped file. `data` is the mapping itself, never a copy:
+ * writes through an `'r+'` array are seen by every process mapping the same file.
+ */
+export class SharedArray<D extends DType = DType> {
+  readonly path: string;
+  readonly shape: readonly number[];
+  readonly dtype: D;
+  readonly offset: number;
+  readonly mode: Mode;
+  readonly npy: boolean;
+  readonly window: boolean;
+  readonly byteLength: number;
+  #data: TypedArrayOf[D] | undefined;
+  #mapping: Mapping | undefined;
+
+  /** @internal Use {@link openShared} or {@link createShared}. */
+  constructor(handle: SharedHandle & { dtype: D }, data: TypedArrayOf[D], mapping: Mapping | undefined) {
+    this.path = handle.path;
+    this.shape = handle.shape;
+    this.dtype = handle.dtype;
+    this.offset = handle.offset;
+    this.mode = handle.mode;
+    this.npy = handle.npy;
+    this.window = handle.window === true;
+    this.byteLength = data.byteLength;
+    this.#data = data;
+    this.#mapping = mapping;
+  }
+
+  /** The typed-array view (a Float32Array for float32). Throws `ERR_SHM_CLOSED` after close(). */
+  get data(): TypedArrayOf[D] {
+    if (this.#data === undefined) throw this.#closedError('data');
+    return this.#data;
+  }
+
+  /** Number of elements. */
+  get length(): number {
+    return this.data.length;
+  }
+
+  /** The plain, JSON-serialisable handle to send to workers instead of the array. */
+  get handle(): SharedHandle {
+    if (this.#data === undefined) throw this.#closedError('handle');
+    const h = { path: this.path, shape: [...this.shape], dtype: this.dtype, offset: this.offset, mode: this.mode, npy: this.npy };
+    return this.window ? { ...h, window: true } : h;
+  }
+
+  /** True once close() was called. */
+  get closed(): boolean {
+    return this.#data === undefined;
+  }
+
+  /** A view (subarray, no copy) of row `i`: the elements `shape[1] × shape[2] × …` at index i. */
+  row(i: number): TypedArrayOf[D] {
+    const data = this.data;
+    const rows = this.shape[0] ?? 1;
+    if (!Number.isSafeInteger(i) || i < 0 || i >= rows) {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `Row ${String(i)} is out of range: ${this.path} has ${rows} rows.`, { row: String(i), rows });
+    }
+    const width = elementCount(this.shape.slice(1));
+    return data.subarray(i * width, (i + 1) * width) as TypedArrayOf[D];
+  }
+
+  /** Blocks until writes made through this mapping are in the file (msync). A no-op for `'r'`. */
+  flush(): void {
+    if (this.#data === undefined) throw this.#closedError('flush()');
+    if (this.mode === 'r+' && this.#mapping !== undefined) sync(this.#mapping);
+  }
+
+  /** How many of the mapped pages are resident in memory (mincore). */
+  residency(): { resident: number; total: number } {
+    if (this.#data === undefined) throw this.#closedError('residency()');
+    return this.#mapping === undefined ? { resident: 0, total: 0 } : residentPages(this.#mapping);
+  }
+
+  /**
+   * Unmaps now. Idempotent. Writes of an `'r+'` array are flushed first (msync). Every typed array
+   * that viewed the mapping — `data`, `row()` results, subarrays, Buffers over it — is detached:
+   * its length becomes 0 and reads give `undefined`, never a crash. The memory returns at once
+   * (for a deleted tmpfs file, when the last process mapping it closes). Do not close while an
+   * asynchronous operation (`fs.write` of `data`, a stream) still reads the memory: it would read
+   * unmapped pages.
+   */
+  close(): void {
+    if (this.#data === undefined) return;
+    const mapping = this.#mapping;
+    this.#data = undefined;
+    this.#mapping = undefined;
+    if (mapping !== undefined) unmap(mapping);
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  #closedError(what: string): ShmArrayError {
+    return new ShmArrayError('ERR_SHM_CLOSED', `Cannot use ${what} of ${this.path}: the SharedArray was closed; open the file again with openShared().`, { path: this.path });
+  }
+}
+
+/**
+ * Maps a file into a typed-array view. Raw files need `shape` (and `dtype` unless float32);
+ * .npy files (recognised by their magic bytes) carry shape and dtype in their header, and a
+ * given shape must match it. A handle (from `array.handle`, or a cloned SharedArray) maps the
+ * same file again, in the mode it records.
+ */
+export function openShared<D extends DType = 'float32'>(handle: SharedHandle & { dtype: D }): SharedArray<D>;
+export function openShared(handle: SharedHandle): SharedArray;
+export function openShared<D extends DType = 'float32'>(path: string, shape?: ShapeLike, options?: OpenOptions<D>): SharedArray<D>;
+export function openShared(target: string | SharedHandle, shape?: ShapeLike, options: OpenOptions = {}): SharedArray {
+  if (typeof target === 'object' && target !== null) {
+    if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');
+    const h = checkHandle(target);
+    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true }, 'normal', h.npy);
+  }
+  if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
+  checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean });
+  return open(target, shape === undefined ? undefined : normalizeShape(shape), options, options.advice ?? 'normal', undefined);
+}
+
+function open(path: string, shape: readonly number[] | undefined, options: OpenOptions, advice: Advice, expectNpy: boolean | undefined): SharedArray {
+  const { handle, fd, length } = inspect(path, shape, options, expectNpy);
+  try {
+    return mapView(handle, fd, length, advice);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** @internal Maps the open file `fd` as `handle` describes it (a zero-length array maps nothing). */
+export function mapView(handle: SharedHandle, fd: number, length: number, advice: Advice): SharedArray {
+  const { dtype } = handle;
+  if (length === 0) return new SharedArray(handle, viewOf(dtype, new ArrayBuffer(0), 0, 0), undefined);
+  const mapping = mapFile(fd, length * itemSize(dtype), handle.offset, handle.mode === 'r+', advice, handle.path);
+  const data = viewOf(dtype, mapping.buffer, mapping.byteOffset, length);
+  return new SharedArray(handle, data, mapping);
+}
+
+/**
+ * The most elements one SharedArray of `dtype` can have in this Node (V8's typed-array limit):
+ * on Node 20, 2^32 elements (a 16 GiB Float32Array); on Node 22 and later, 2^53 - 1 bytes.
+ */
+export function maxArrayLength(dtype: DType = 'float32'): number {
+  return maxTypedArrayLength(itemSize(parseDType(dtype)));
+}
+

@@ -1,0 +1,82 @@
+/** The data jobs users call: column statistics and normalisation, fanned out over a worker pool. */
+import { ShmArrayError } from '../core/errors.js';
+import { checkOptions } from '../core/options.js';
+import { fileURLToPath } from 'node:url';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobControl, type PoolOptions, type WorkerPool } from './pool.js';
+import { shareRows, splitRows } from './partition.js';
+import { sameShape } from '../core/shape.js';
+import { SharedArray, type SharedHandle } from '../core/shared-array.js';
+import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from './stats-math.js';
+import type { StatsSegment, StatsTask } from './stats-worker.js';
+import type { NormalizeTask } from './normalize-worker.js';
+
+/** Where a job runs: an existing pool (any job module: the task names its own), or a new one. */
+export interface JobOptions extends PoolOptions, JobControl {
+  pool?: WorkerPool;
+}
+
+/** An array, or its handle: jobs send only handles, so either will do. */
+type ArrayOrHandle = SharedArray | SharedHandle;
+
+/** The worker modules of these jobs (file paths, for a pool of the caller's own). */
+export const STATS_WORKER = fileURLToPath(new URL('./stats-worker.js', import.meta.url));
+export const NORMALIZE_WORKER = fileURLToPath(new URL('./normalize-worker.js', import.meta.url));
+
+function handleOf(a: ArrayOrHandle): SharedHandle {
+  return a instanceof SharedArray ? a.handle : a;
+}
+
+function columnsOf(h: SharedHandle): number {
+  if (h.shape.length > 2) {
+    throw new ShmArrayError('ERR_SHM_BAD_SHAPE', `${h.path} has shape [${h.shape.join(', ')}]; column jobs take 1-D or 2-D arrays.`, { path: h.path });
+  }
+  return h.shape.length === 2 ? (h.shape[1] ?? 1) : 1;
+}
+
+/**
+ * Per-column count, mean, min, max and standard deviation over one or many 1-D/2-D arrays with
+ * the same number of columns. Rows are split into one share per worker; each worker maps the
+ * arrays by handle and returns only its partial statistics, which are merged exactly.
+ */
+export async function columnStats(arrays: ArrayOrHandle | readonly ArrayOrHandle[], options: JobOptions = {}): Promise<ColumnStats> {
+  checkOptions('columnStats', options, POOL_OPTIONS, POOL_CONFLICTS);
+  const handles = (Array.isArray(arrays) ? arrays : [arrays]).map((a: ArrayOrHandle) => handleOf(a));
+  if (handles.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'columnStats needs at least one array.', {});
+  const columns = columnsOf(handles[0] as SharedHandle);
+  for (const h of handles) {
+    if (columnsOf(h) !== columns) {
+      throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${h.path} has ${columnsOf(h)} columns, the first array ${columns}; all arrays must have the same columns.`, { path: h.path, expected: columns, actual: columnsOf(h) });
+    }
+  }
+  return withPool(options, STATS_WORKER, async (pool) => {
+    const shares = shareRows(handles.map((h) => h.shape[0] ?? 0), pool.workers).map((share) =>
+      share.map(({ index, from, to }): StatsSegment => ({ data: handles[index] as SharedHandle, from, to })),
+    );
+    const signal = jobSignal(options);
+    const parts = await Promise.all(shares.map((segments) => pool.run<PartialStats>({ segments, columns } satisfies StatsTask, { filename: STATS_WORKER, signal })));
+    return finishStats(parts.reduce(mergeStats, emptyStats(columns)), columns);
+  });
+}
+
+/**
+ * Writes the z-scores of `input`'s rows, (x − mean) / std per column, into `output` (a writable
+ * array of the same shape) in workers; nothing but row ranges travels in messages.
+ */
+export async function normalize(input: ArrayOrHandle, output: ArrayOrHandle, stats: Pick<ColumnStats, 'mean' | 'std'>, options: JobOptions = {}): Promise<void> {
+  checkOptions('normalize', options, POOL_OPTIONS, POOL_CONFLICTS);
+  const inH = handleOf(input);
+  const outH = handleOf(output);
+  if (outH.mode !== 'r+') throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `normalize writes into ${outH.path}, which is open read-only; create it with createShared or store.create.`, { path: outH.path });
+  if (!sameShape(inH.shape, outH.shape)) {
+    throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `normalize needs an output of shape [${inH.shape.join(', ')}], not [${outH.shape.join(', ')}].`, { path: outH.path });
+  }
+  const columns = columnsOf(inH);
+  if (stats.mean.length !== columns || stats.std.length !== columns) {
+    throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `normalize got statistics for ${stats.mean.length} columns; ${inH.path} has ${columns}.`, { path: inH.path });
+  }
+  await withPool(options, NORMALIZE_WORKER, async (pool) => {
+    const ranges = splitRows(inH.shape[0] ?? 0, pool.workers);
+    const signal = jobSignal(options);
+    await Promise.all(ranges.map(([from, to]) => pool.run<number>({ input: inH, output: outH, mean: stats.mean, std: stats.std, from, to } satisfies NormalizeTask, { filename: NORMALIZE_WORKER, signal })));
+  });
+}

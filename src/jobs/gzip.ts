@@ -1,0 +1,219 @@
+/**
+ * Parallel gzip: workers compress chunks, one writer appends them in order. By default each chunk
+ * is an independent gzip member (RFC 1952 allows a file of several; gzip, zcat, Node's zlib,
+ * Python's gzip read them all). `singleMember` makes one member instead, pigz-style: raw deflate
+ * per chunk primed with the previous 32 KiB, sync-flushed, CRCs combined.
+ */
+import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { crc32Combine } from './crc32-combine.js';
+import { fsError, ShmArrayError } from '../core/errors.js';
+import type { ChunkSource, CompressTask } from './compress-worker.js';
+import { forget, removeOnExit, sweepStaleTemps } from '../core/cleanup.js';
+import { boolean, checkOptions, integer } from '../core/options.js';
+import { abortedError, jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
+import { SharedArray, type SharedHandle } from '../core/shared-array.js';
+import { stopwatch } from '../core/clock.js';
+import { tempName, writeAll } from '../core/files.js';
+
+/** Options of {@link gzipParallel}. */
+export interface GzipOptions extends JobControl {
+  workers?: number;
+  /** 0–9 (default 6, as gzip). */
+  level?: number;
+  /** Uncompressed bytes per chunk (default 4 MiB). */
+  chunkSize?: number;
+  runtime?: Runtime;
+  /** Write one gzip member (pigz-style) instead of one per chunk. */
+  singleMember?: boolean;
+  /** Run in this pool (any job module) instead of a new one. */
+  pool?: WorkerPool;
+}
+
+/** What {@link gzipParallel} did. */
+export interface GzipResult {
+  bytesIn: number;
+  bytesOut: number;
+  members: number;
+  seconds: number;
+}
+
+/** The input: a mapped array, a file path, or a stream of bytes (e.g. process.stdin). */
+export type GzipInput = SharedArray | string | AsyncIterable<Uint8Array>;
+
+/** The worker module of this job (a file path, for a pool of the caller's own). */
+export const COMPRESS_WORKER = fileURLToPath(new URL('./compress-worker.js', import.meta.url));
+
+const WINDOW = 32 * 1024;
+const KiB = 1024;
+
+interface Chunk {
+  source: ChunkSource;
+  length: number;
+  last: boolean;
+}
+
+/** Chunks of a byte range of a file, as windows the workers map themselves. */
+async function* fileChunks(path: string, start: number, length: number, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
+  if (length === 0) {
+    yield { source: { bytes: new Uint8Array(0), dictionary: new Uint8Array(0) }, length: 0, last: true };
+    return;
+  }
+  for (let at = 0; at < length; at += chunkSize) {
+    const n = Math.min(chunkSize, length - at);
+    const dict = dictionary ? Math.min(WINDOW, at) : 0;
+    const window: SharedHandle = { path, shape: [dict + n], dtype: 'uint8', offset: start + at - dict, mode: 'r', npy: false, window: true };
+    yield { source: { window, dictionaryBytes: dict }, length: n, last: at + n >= length };
+  }
+}
+
+/** Chunks of a stream, re-cut to `chunkSize`; the stream is read only as fast as chunks are taken. */
+async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  let prev = new Uint8Array(0);
+  let pending: Uint8Array | undefined;
+  const cut = (): Uint8Array => {
+    const all = Buffer.concat(parts);
+    const piece = all.subarray(0, chunkSize);
+    parts = all.length > chunkSize ? [all.subarray(chunkSize)] : [];
+    held = all.length - piece.length;
+    return piece;
+  };
+  const emit = (piece: Uint8Array, last: boolean): Chunk => {
+    const chunk: Chunk = { source: { bytes: piece, dictionary: dictionary ? prev : new Uint8Array(0) }, length: piece.length, last };
+    if (dictionary) prev = piece.subarray(Math.max(0, piece.length - WINDOW)).slice();
+    return chunk;
+  };
+  for await (const data of stream) {
+    parts.push(data);
+    held += data.length;
+    while (held >= chunkSize) {
+      // One chunk is held back, so the one that turns out last can say so.
+      if (pending !== undefined) yield emit(pending, false);
+      pending = cut();
+    }
+  }
+  if (held > 0) {
+    if (pending !== undefined) yield emit(pending, false);
+    pending = cut();
+  }
+  yield emit(pending ?? new Uint8Array(0), true);
+}
+
+const GZIP_OPTIONS = {
+  ...POOL_OPTIONS,
+  level: integer(0, 9),
+  chunkSize: integer(64 * KiB, 512 * 1024 * KiB),
+  singleMember: boolean,
+};
+
+/** A fixed gzip header: deflate, no name, no mtime, OS unknown-Unix (3). */
+const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
+
+/**
+ * Compresses `input` into `outputPath` with `workers` workers. At most 2 × workers chunks are in
+ * flight (compressing, or compressed and waiting for their turn), so memory does not grow with
+ * the input, and a stream input is read only as fast as it is written. The output is written to a
+ * temporary file in the same directory and renamed into place on success; an error or an
+ * interrupt leaves neither a partial output nor the temporary file.
+ */
+export async function gzipParallel(input: GzipInput, outputPath: string, options: GzipOptions = {}): Promise<GzipResult> {
+  const elapsed = stopwatch();
+  // Everything is checked before a file is opened or a pool started.
+  checkOptions('gzipParallel', options, GZIP_OPTIONS, POOL_CONFLICTS);
+  const level = options.level ?? 6;
+  const chunkSize = options.chunkSize ?? 4 * 1024 * KiB;
+  const workers = options.pool?.workers ?? workerCount(options.workers);
+  const signal = jobSignal(options);
+  const single = options.singleMember === true;
+  let chunks: AsyncGenerator<Chunk>;
+  if (input instanceof SharedArray) {
+    const h = input.handle;
+    chunks = fileChunks(h.path, h.offset, input.byteLength, chunkSize, single);
+  } else if (typeof input === 'string') {
+    let size: number;
+    try {
+      const st = await stat(input);
+      if (!st.isFile()) throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${input} is not a regular file; pipe it in instead (shmarray gzip - < ${input}).`, { path: input });
+      size = st.size;
+    } catch (err) {
+      throw fsError(err, 'read', input);
+    }
+    chunks = fileChunks(input, 0, size, chunkSize, single);
+  } else {
+    chunks = streamChunks(input, chunkSize, single);
+  }
+
+  const dir = dirname(outputPath);
+  sweepStaleTemps(dir); // outputs a killed run left behind
+  const tmp = tempName(outputPath);
+  // Watched before it exists: a signal between the open and the next line must not leave it.
+  removeOnExit(tmp);
+  let fh: FileHandle;
+  try {
+    fh = await open(tmp, 'wx', 0o644);
+  } catch (err) {
+    forget(tmp);
+    throw fsError(err, 'write into', dir);
+  }
+  // The caller's pool is left running; a pool started here is destroyed when the job ends.
+  const { bytesIn, bytesOut, members } = await withPool(options, COMPRESS_WORKER, async (pool) => {
+    const limit = 2 * workers;
+    let bytesIn = 0;
+    let bytesOut = 0;
+    let members = 0;
+    let crc = 0;
+    const inFlight: Promise<Uint8Array>[] = [];
+    const lengths: number[] = [];
+    const writeNext = async (): Promise<void> => {
+      const done = await (inFlight.shift() as Promise<Uint8Array>);
+      const data = single ? done.subarray(0, done.length - 4) : done;
+      if (single) {
+        const view = new DataView(done.buffer, done.byteOffset, done.byteLength);
+        crc = crc32Combine(crc, view.getUint32(done.length - 4, true), lengths.shift() ?? 0);
+      }
+      await writeAll(fh, data);
+      bytesOut += data.length;
+      if (!single) members++;
+    };
+    try {
+      if (single) {
+        await writeAll(fh, GZIP_HEADER);
+        bytesOut += GZIP_HEADER.length;
+      }
+      for await (const chunk of chunks) {
+        const task: CompressTask = { source: chunk.source, level, format: single ? 'raw' : 'member', last: chunk.last };
+        if (signal?.aborted === true) throw abortedError(signal);
+        const p = pool.run<Uint8Array>(task, { filename: COMPRESS_WORKER, signal });
+        p.catch(() => {}); // awaited in order below; this only keeps an early failure from going unhandled
+        inFlight.push(p);
+        lengths.push(chunk.length);
+        bytesIn += chunk.length;
+        if (inFlight.length >= limit) await writeNext();
+      }
+      while (inFlight.length > 0) await writeNext();
+      if (single) {
+        const trailer = new Uint8Array(8);
+        const view = new DataView(trailer.buffer);
+        view.setUint32(0, crc, true);
+        view.setUint32(4, bytesIn % 2 ** 32, true);
+        await writeAll(fh, trailer);
+        bytesOut += 8;
+        members = 1;
+      }
+      await fh.close();
+      await rename(tmp, outputPath);
+      forget(tmp);
+    } catch (err) {
+      await Promise.allSettled(inFlight);
+      await fh.close().catch(() => {});
+      await rm(tmp, { force: true });
+      forget(tmp);
+      throw fsError(err, 'write', outputPath);
+    }
+    return { bytesIn, bytesOut, members };
+  });
+  return { bytesIn, bytesOut, members, seconds: elapsed() };
+}

@@ -1,0 +1,117 @@
+/**
+ * Column statistics of 2-D row-major data, computed in parts and merged exactly: each part keeps
+ * count, mean, M2 (sum of squared deviations), min and max per column in float64, and parts merge
+ * with Chan et al.'s parallel formula, so the split across workers does not change the answer.
+ */
+import type { NumericArray } from '../core/dtype.js';
+
+/** Statistics of one part of the rows (plain data: it travels back from workers). */
+export interface PartialStats {
+  count: number;
+  mean: number[];
+  m2: number[];
+  min: number[];
+  max: number[];
+}
+
+/** Per-column statistics over all rows. `std` is the population standard deviation (ddof = 0, like numpy's default). */
+export interface ColumnStats {
+  rows: number;
+  columns: number;
+  mean: number[];
+  std: number[];
+  min: number[];
+  max: number[];
+}
+
+/** Rows summed per block before the block joins the running totals: keeps float64 error ~ (B + n/B)·ε, not n·ε. */
+const BLOCK_ROWS = 4096;
+
+/** An empty part for `columns` columns. */
+export function emptyStats(columns: number): PartialStats {
+  return { count: 0, mean: new Array<number>(columns).fill(0), m2: new Array<number>(columns).fill(0), min: new Array<number>(columns).fill(Infinity), max: new Array<number>(columns).fill(-Infinity) };
+}
+
+/**
+ * Statistics of rows [from, to) of `data` (row-major, `columns` per row). Sums are taken of
+ * x − shift (the part's first row), blocked, in float64: one pass over the data.
+ */
+export function partialStats(data: NumericArray, columns: number, from: number, to: number): PartialStats {
+  const out = emptyStats(columns);
+  const n = to - from;
+  if (n <= 0) return out;
+  const shift = Array.from({ length: columns }, (_, c) => data[from * columns + c] ?? 0);
+  const sum = new Float64Array(columns);
+  const sq = new Float64Array(columns);
+  const min = new Float64Array(columns).fill(Infinity);
+  const max = new Float64Array(columns).fill(-Infinity);
+  const bs = new Float64Array(columns);
+  const bq = new Float64Array(columns);
+  for (let start = from; start < to; start += BLOCK_ROWS) {
+    const end = Math.min(to, start + BLOCK_ROWS);
+    bs.fill(0);
+    bq.fill(0);
+    for (let c = 0; c < columns; c++) {
+      const k = shift[c] ?? 0;
+      let s = 0;
+      let q = 0;
+      let lo = min[c] ?? Infinity;
+      let hi = max[c] ?? -Infinity;
+      for (let i = start * columns + c, stop = end * columns; i < stop; i += columns) {
+        const x = data[i] as number;
+        const d = x - k;
+        s += d;
+        q += d * d;
+        if (x < lo) lo = x;
+        if (x > hi) hi = x;
+      }
+      bs[c] = s;
+      bq[c] = q;
+      min[c] = lo;
+      max[c] = hi;
+    }
+    for (let c = 0; c < columns; c++) {
+      sum[c] = (sum[c] ?? 0) + (bs[c] ?? 0);
+      sq[c] = (sq[c] ?? 0) + (bq[c] ?? 0);
+    }
+  }
+  for (let c = 0; c < columns; c++) {
+    const s = sum[c] ?? 0;
+    out.mean[c] = (shift[c] ?? 0) + s / n;
+    out.m2[c] = Math.max(0, (sq[c] ?? 0) - (s * s) / n);
+    out.min[c] = min[c] ?? Infinity;
+    out.max[c] = max[c] ?? -Infinity;
+  }
+  out.count = n;
+  return out;
+}
+
+/** Merges two parts (Chan, Golub & LeVeque): exact in exact arithmetic, stable in float64. */
+export function mergeStats(a: PartialStats, b: PartialStats): PartialStats {
+  if (a.count === 0) return b;
+  if (b.count === 0) return a;
+  const n = a.count + b.count;
+  const out = emptyStats(a.mean.length);
+  out.count = n;
+  for (let c = 0; c < a.mean.length; c++) {
+    const ma = a.mean[c] ?? 0;
+    const delta = (b.mean[c] ?? 0) - ma;
+    out.mean[c] = ma + (delta * b.count) / n;
+    out.m2[c] = (a.m2[c] ?? 0) + (b.m2[c] ?? 0) + (delta * delta * a.count * b.count) / n;
+    out.min[c] = Math.min(a.min[c] ?? Infinity, b.min[c] ?? Infinity);
+    out.max[c] = Math.max(a.max[c] ?? -Infinity, b.max[c] ?? -Infinity);
+  }
+  return out;
+}
+
+/** Final statistics from merged parts. */
+export function finishStats(p: PartialStats, columns: number): ColumnStats {
+  return {
+    rows: p.count,
+    columns,
+    mean: p.count === 0 ? new Array<number>(columns).fill(NaN) : [...p.mean],
+    std: p.m2.map((m) => (p.count === 0 ? NaN : Math.sqrt(m / p.count))),
+    min: p.count === 0 ? new Array<number>(columns).fill(NaN) : [...p.min],
+    max: p.count === 0 ? new Array<number>(columns).fill(NaN) : [...p.max],
+  };
+}

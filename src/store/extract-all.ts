@@ -1,0 +1,102 @@
+/** Parallel extraction of many archives into one directory, all or nothing. */
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { SharedHandle } from '../core/describe.js';
+import { fsError, ShmArrayError } from '../core/errors.js';
+import { cleanupOnExit } from '../core/cleanup.js';
+import { checkOptions, integer, own } from '../core/options.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
+import type { ExtractTask } from './extract-worker.js';
+import { safeName, type ExtractOptions } from './zip.js';
+
+/** The worker module that extracts one archive (a file path, for a pool of the caller's own). */
+export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
+
+/** Options of {@link extractZips} (and of `store.extractAll`). */
+export interface ExtractAllOptions extends ExtractOptions, PoolOptions, JobControl {
+  /** Run in this pool (left running) instead of starting one per call. */
+  pool?: WorkerPool;
+}
+
+/** shape and dtype are checked by the extraction with their own codes (ERR_SHM_BAD_SHAPE, ERR_SHM_BAD_DTYPE). */
+export const EXTRACT_ALL_OPTIONS = { shape: own, columns: integer(1), dtype: own, ...POOL_OPTIONS } as const;
+
+/**
+ * Extracts archives into `dir`, a directory the caller keeps (made if missing): the files stay
+ * there, named `<archive name>-<index>-<entry name>` (sanitised; same-named archives from
+ * different folders get `-2`, `-3`, …), and their handles are returned in archive order, then
+ * entry order. Nothing is mapped in this process. All or nothing, as {@link extractArchives}.
+ */
+export async function extractZips(zipPaths: readonly string[], dir: string, options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
+  checkOptions('extractZips', options, EXTRACT_ALL_OPTIONS, POOL_CONFLICTS);
+  const target = resolve(dir);
+  try {
+    mkdirSync(target, { recursive: true });
+    if (!statSync(target).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
+    accessSync(target, constants.W_OK);
+  } catch (err) {
+    const e = fsError(err, 'extract into', target);
+    if (e instanceof ShmArrayError && (e.code === 'ERR_SHM_EXISTS' || e.code === 'ERR_SHM_NOT_FOUND')) {
+      throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${dir} is not a directory (a file of that name exists); choose another directory.`, { path: dir });
+    }
+    throw e;
+  }
+  const used = new Set<string>();
+  const archives = zipPaths.map((zip, i) => {
+    const stem = safeName(basename(zip).replace(/\.zip$/i, ''), `zip${i}`);
+    let prefix = `${stem}-`;
+    for (let n = 2; used.has(prefix); n++) prefix = `${stem}-${n}-`;
+    used.add(prefix);
+    return { zip, prefix };
+  });
+  return extractArchives(target, archives, options);
+}
+
+/**
+ * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, in a pool of
+ * workers that return only handles (in archive order, then entry order). If any archive fails or
+ * a worker dies, every file this call made is removed (files that were there before, or that
+ * another call made meanwhile, are never touched) and the first error is thrown.
+ * A given `pool` (any job module) is used and left running, so repeated calls skip its start-up.
+ */
+export async function extractArchives(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
+  const { workers: _workers, runtime: _runtime, pool: _pool, signal: _signal, timeout: _timeout, ...extract } = options;
+  const signal = jobSignal(options);
+  // What this call may remove: only files it made — the archives that succeeded (their handles)
+  // and temporary files named with its token (a worker that died could not remove its own). Files
+  // of other calls into the same directory, even of the same names, are never touched.
+  const token = `${process.pid}-${randomBytes(6).toString('hex')}`;
+  const made = new Set<string>();
+  const removeOurs = (): void => {
+    for (const path of made) rmSync(path, { force: true });
+    for (const name of readdirSync(dir)) if (name.endsWith(`.${token}.part`)) rmSync(join(dir, name), { force: true });
+  };
+  // Interrupted half-way (Ctrl-C), the call leaves nothing either.
+  const release = cleanupOnExit(removeOurs);
+  try {
+    return await withPool(
+      options,
+      EXTRACT_WORKER,
+      async (pool) => {
+        const settled = await Promise.allSettled(
+          archives.map(async ({ zip, prefix }) => {
+            const handles = await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal });
+            for (const h of handles) made.add(h.path);
+            return handles;
+          }),
+        );
+        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+        if (failed !== undefined) {
+          removeOurs();
+          throw failed.reason;
+        }
+        return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
+      },
+      archives.length,
+    );
+  } finally {
+    release();
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Checks a zip archive's directory against the file before any reader trusts it: every offset,
+ * size and count is validated against the file's size, so a hostile archive is ERR_SHM_BAD_ZIP
+ * instead of an out-of-range read that crashes the process inside a callback (a zip64 locator
+ * pointing past 2^53), silently dropped entries (a count that disagrees with the directory),
+ * overlapping entries (one compressed stream inflated many times), impossible declared sizes
+ * (written for gigabytes before the lie shows), or a hang (a FIFO given as the archive).
+ */
+import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { fsError, ShmArrayError } from '../core/errors.js';
+import { readAt } from '../core/files.js';
+
+const EOCD = 0x06054b50;
+const ZIP64_LOCATOR = 0x07064b50;
+const ZIP64_EOCD = 0x06064b50;
+const CENTRAL = 0x02014b50;
+const LOCAL = 0x04034b50;
+/** A central directory larger than this is refused rather than read (about 4 million entries). */
+const MAX_DIRECTORY_BYTES = 256 * 2 ** 20;
+/** Deflate cannot expand a byte into more than 1032 (RFC 1951, maximal runs); a little slack for headers. */
+const DEFLATE_MAX_RATIO = 1032;
+
+function bad(path: string, reason: string, message: string, extra: Record<string, string | number> = {}): ShmArrayError {
+  return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
+}
+
+/** A 64-bit little-endian field as a number, or Infinity when it is beyond any file here. */
+function u64(b: Buffer, at: number): number {
+  const v = b.readBigUInt64LE(at);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Infinity : Number(v);
+}
+
+/** One central-directory entry, with the sizes zip64 may have moved into its extra field. */
+interface CentralEntry {
+  name: string;
+  method: number;
+  compressedSize: number;
+  uncompressedSize: number;
+  localOffset: number;
+}
+
+function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] {
+  const entries: CentralEntry[] = [];
+  let at = 0;
+  while (at < dir.length) {
+    if (at + 46 > dir.length || dir.readUInt32LE(at) !== CENTRAL) {
+      throw bad(path, 'corrupt-directory', `the central directory is corrupt at byte ${at} of ${dir.length}.`);
+    }
+    const nameLength = dir.readUInt16LE(at + 28);
+    const extraLength = dir.readUInt16LE(at + 30);
+    const commentLength = dir.readUInt16LE(at + 32);
+    const end = at + 46 + nameLength + extraLength + commentLength;
+    if (end > dir.length) throw bad(path, 'corrupt-directory', 'an entry of the central directory runs past its end.');
+    let uncompressedSize = dir.readUInt32LE(at + 24);
+    let compressedSize = dir.readUInt32LE(at + 20);
+    let localOffset = dir.readUInt32LE(at + 42);
+    // zip64 extra field (id 1): only the fields whose 32-bit value is 0xFFFFFFFF, in this order.
+    for (let x = at + 46 + nameLength; x + 4 <= at + 46 + nameLength + extraLength; ) {
+      const id = dir.readUInt16LE(x);
+      const size = dir.readUInt16LE(x + 2);
+      if (id === 1) {
+        let p = x + 4;
+        const take = (): number => {
+          if (p + 8 > x + 4 + size) throw bad(path, 'corrupt-directory', 'a zip64 extra field is too short for the sizes it stands for.');
+          const v = u64(dir, p);
+          p += 8;
+          return v;
+        };
+        if (uncompressedSize === 0xffffffff) uncompressedSize = take();
+        if (compressedSize === 0xffffffff) compressedSize = take();
+        if (localOffset === 0xffffffff) localOffset = take();
+      }
+      x += 4 + size;
+    }
+    const name = dir.subarray(at + 46, at + 46 + nameLength).toString('latin1');
+    entries.push({ name, method: dir.readUInt16LE(at + 10), compressedSize, uncompressedSize, localOffset });
+    at = end;
+  }
+  if (entries.length !== count) {
+    throw bad(path, 'count-mismatch', `the end of central directory record says ${count} entries but the directory holds ${entries.length}; the archive is corrupt or crafted.`, { declared: count, found: entries.length });
+  }
+  return entries;
+}
+
+/**
+ * Validates the archive's structure (see the module comment). Throws ERR_SHM_NOT_FOUND /
+ * ERR_SHM_NOT_A_FILE / ERR_SHM_PERMISSION for the file itself and ERR_SHM_BAD_ZIP for its
+ * contents; reads only the directory and the local headers, never entry data.
+ */
+export function checkZipStructure(path: string): void {
+  let fd: number;
+  try {
+    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw fsError(err, 'open the zip archive', path);
+  }
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) {
+      throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the archive itself (a pipe or device cannot be read as a zip).`, { path });
+    }
+    const size = st.size;
+    if (size < 22) throw bad(path, 'not-a-zip', `not a zip archive (${size} bytes, shorter than an end of central directory record).`);
+    const tailStart = Math.max(0, size - 22 - 0xffff);
+    const tail = readAt(fd, tailStart, size - tailStart);
+    let eocd = -1;
+    for (let i = tail.length - 22; i >= 0; i--) {
+      if (tail.readUInt32LE(i) === EOCD && i + 22 + tail.readUInt16LE(i + 20) === tail.length) {
+        eocd = i;
+        break;
+      }
+    }
+    if (eocd < 0) throw bad(path, 'not-a-zip', 'not a zip archive, or truncated (no end of central directory record).');
+    const eocdOffset = tailStart + eocd;
+    let count = tail.readUInt16LE(eocd + 10);
+    let directorySize = tail.readUInt32LE(eocd + 12);
+    let directoryOffset = tail.readUInt32LE(eocd + 16);
+    let directoryEnd = eocdOffset;
+    if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === ZIP64_LOCATOR) {
+      const recordOffset = u64(tail, eocd - 20 + 8);
+      if (!(recordOffset + 56 <= eocdOffset - 20)) {
+        throw bad(path, 'bad-zip64', `its zip64 locator points at byte ${recordOffset}, outside the ${size}-byte file.`, { offset: String(recordOffset) });
+      }
+      const record = readAt(fd, recordOffset, 56);
+      if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_EOCD) throw bad(path, 'bad-zip64', 'its zip64 end of central directory record is missing.');
+      const count64 = u64(record, 32);
+      if (count !== 0xffff && count64 !== count) {
+        throw bad(path, 'count-mismatch', `its zip64 record counts ${count64} entries, its end of central directory record ${count}.`);
+      }
+      count = count64;
+      directorySize = u64(record, 40);
+      directoryOffset = u64(record, 48);
+      directoryEnd = recordOffset;
+    }
+    if (!(directoryOffset + directorySize <= directoryEnd)) {
+      throw bad(path, 'bad-directory-offset', `its central directory (${directorySize} bytes at ${directoryOffset}) lies outside the file.`, { offset: String(directoryOffset), bytes: String(directorySize) });
+    }
+    if (directorySize > MAX_DIRECTORY_BYTES) throw bad(path, 'directory-too-large', `its central directory is ${directorySize} bytes, more than shmarray reads (${MAX_DIRECTORY_BYTES}).`);
+    if (!Number.isSafeInteger(count) || count * 46 > directorySize) {
+      throw bad(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
+    }
+    const entries = parseCentral(readAt(fd, directoryOffset, directorySize), count, path);
+    checkEntries(fd, entries, directoryOffset, path);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Local headers, data ranges, declared sizes and overlaps of every entry. */
+function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: number, path: string): void {
+  const spans: { start: number; end: number; name: string }[] = [];
+  for (const e of entries) {
+    const q = JSON.stringify(e.name);
+    if (!(e.localOffset + 30 <= directoryOffset)) throw bad(path, 'bad-local-offset', `entry ${q} starts at byte ${e.localOffset}, outside the archive's data.`, { entry: e.name });
+    const local = readAt(fd, e.localOffset, 30);
+    if (local.length < 30 || local.readUInt32LE(0) !== LOCAL) throw bad(path, 'bad-local-header', `entry ${q} has no local header where the directory says.`, { entry: e.name });
+    const dataStart = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
+    if (!(dataStart + e.compressedSize <= directoryOffset)) {
+      throw bad(path, 'truncated', `entry ${q} (${e.compressedSize} compressed bytes) runs past the archive's data: it is truncated or corrupt.`, { entry: e.name });
+    }
+    const directory = e.name.endsWith('/') || e.name.endsWith('\\');
+    if (directory && e.uncompressedSize > 0) {
+      throw bad(path, 'directory-with-data', `entry ${q} is a directory but holds ${e.uncompressedSize} bytes.`, { entry: e.name, bytes: e.uncompressedSize });
+    }
+    if (e.method === 0 && e.uncompressedSize !== e.compressedSize) {
+      throw bad(path, 'impossible-size', `stored entry ${q} declares ${e.uncompressedSize} bytes but holds ${e.compressedSize}.`, { entry: e.name });
+    }
+    if (e.method === 8 && e.uncompressedSize > e.compressedSize * DEFLATE_MAX_RATIO + 1024) {
+      throw bad(path, 'impossible-size', `entry ${q} declares ${e.uncompressedSize} bytes from ${e.compressedSize} compressed: more than deflate can produce.`, { entry: e.name, declared: e.uncompressedSize });
+    }
+    spans.push({ start: e.localOffset, end: dataStart + e.compressedSize, name: e.name });
+  }
+  spans.sort((a, b) => a.start - b.start);
+  for (let i = 1; i < spans.length; i++) {
+    const [prev, next] = [spans[i - 1], spans[i]] as [(typeof spans)[number], (typeof spans)[number]];
+    if (next.start < prev.end) {
+      throw bad(path, 'overlapping-entries', `entries ${JSON.stringify(prev.name)} and ${JSON.stringify(next.name)} overlap in the file (unzip and Python refuse such archives).`, { entry: next.name });
+    }
+  }
+}

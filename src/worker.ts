@@ -1,0 +1,12 @@
+/**
+ * `shmarray/worker`: what worker code needs to map the handles it is sent (and to see what that
+ * cost it: memoryUsage), and nothing more — no pool, no zip reader, no store. Importing it loads the mapping core and the addon only.
+ */
+export { ShmArrayError } from './core/errors.js';
+export type { ShmErrorCode, ShmErrorDetails } from './core/errors.js';
+export { SharedArray, openShared } from './core/shared-array.js';
+export type { SharedHandle, OpenOptions, Mode } from './core/shared-array.js';
+export { openSharedCached } from './core/map-cache.js';
+export { memoryUsage } from './core/memory.js';
+export type { MemoryUsage } from './core/memory.js';
+export type { DType, NumericArray, TypedArrayOf } from './core/dtype.js';
