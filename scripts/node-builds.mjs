@@ -28,15 +28,27 @@ export function unpackNode(major) {
   return { bin, nodedir: join(dir, 'package'), version, abi };
 }
 
-/** Builds src/core/native.cc against `nodedir` in a directory of its own; returns the .node path, or the build log on failure. */
-export function buildAddon(name, nodedir) {
+/**
+ * Builds the addon (binding.gyp and the C++ of src/core) against `nodedir` in a directory of its
+ * own; returns the .node path, or the build log on failure. `engine: 'zlib'` builds it with the
+ * zlib inside Node even where libdeflate-dev is installed (what a machine without it gets).
+ */
+export function buildAddon(name, nodedir, { engine } = {}) {
   const dir = join(cache, `addon-${name}`);
   mkdirSync(join(dir, 'src/core'), { recursive: true });
   cpSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
-  cpSync(join(root, 'src/core/native.cc'), join(dir, 'src/core/native.cc'));
+  for (const f of readdirSync(join(root, 'src/core'))) {
+    if (/\.(cc|h)$/.test(f)) cpSync(join(root, 'src/core', f), join(dir, 'src/core', f));
+  }
   // npm passes its own nodedir (this machine's headers) as npm_config_nodedir, which node-gyp prefers.
-  const env = { ...process.env, npm_config_nodedir: nodedir };
+  const env = { ...process.env, npm_config_nodedir: nodedir, SHMARRAY_ENGINE: engine ?? '' };
   const r = spawnSync(process.execPath, [nodeGyp, 'rebuild', `--nodedir=${nodedir}`], { cwd: dir, env, encoding: 'utf8' });
   if (r.status !== 0) return { ok: false, log: `${r.stdout}\n${r.stderr}` };
   return { ok: true, path: join(dir, 'build/Release/shmarray.node') };
+}
+
+/** The headers directory of the running Node: npm's nodedir, else the prefix its binary is installed under. */
+export function thisNodedir() {
+  const prefix = dirname(dirname(process.execPath));
+  return process.env.npm_config_nodedir || (existsSync(join(prefix, 'include/node/node.h')) ? prefix : undefined);
 }

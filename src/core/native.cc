@@ -17,9 +17,16 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <uv.h>
+
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <functional>
 #include <unordered_map>
+
+#include "codec.h"
+#include "work.h"
 
 namespace shmarray {
 
@@ -62,13 +69,36 @@ struct Mapping {
   Global<ArrayBuffer> buffer;
 };
 
-// Per environment (main thread or worker thread): its live mappings and its private detach key.
+struct Pending;
+
+// Per environment (main thread or worker thread): its live mappings, its private detach key, and
+// its running compression jobs.
 struct State {
   Isolate* isolate;
   Global<Symbol> detach_key;
   Global<Function> mark_untransferable;
   std::unordered_map<void*, Mapping*> live;
+  std::unordered_map<double, Pending*> jobs;
+  double next_job = 1;
 };
+
+// A job on the addon's threads and the Promise JS awaits: resolved on this environment's loop
+// (a uv_async_t the last thread signals) with what `result` builds from the finished job.
+struct Pending {
+  State* state;
+  double id;
+  Job* job;
+  Global<Context> context;
+  Global<v8::Promise::Resolver> resolver;
+  std::function<Local<Value>(Isolate*, Local<Context>)> result;
+  uv_async_t async;
+};
+
+void FreePending(uv_handle_t* handle) {
+  Pending* p = static_cast<Pending*>(handle->data);
+  delete p->job;
+  delete p;
+}
 
 // One environment per thread in Node, so a thread-local pointer finds this thread's state.
 thread_local State* current = nullptr;
@@ -115,9 +145,20 @@ void OnCollected(const v8::WeakCallbackInfo<Mapping>& info) {
   Unmap(info.GetParameter());
 }
 
-// The environment is going away (a worker thread exiting, or the main thread at teardown).
+// The environment is going away (a worker thread exiting, or the main thread at teardown):
+// running jobs are stopped and joined (their Promises never settle: no JS is left to see them),
+// then every mapping is unmapped.
 void OnTeardown(void* arg) {
   State* state = static_cast<State*>(arg);
+  for (auto& entry : state->jobs) {
+    Pending* p = entry.second;
+    p->job->Cancel();
+    p->job->Join();
+    p->resolver.Reset();
+    p->context.Reset();
+    uv_close(reinterpret_cast<uv_handle_t*>(&p->async), FreePending);
+  }
+  state->jobs.clear();
   while (!state->live.empty()) Unmap(state->live.begin()->second);
   if (current == state) current = nullptr;
   delete state;
@@ -299,6 +340,169 @@ void SetFunction(Isolate* isolate, Local<Context> context, Local<Object> target,
   target->Set(context, String::NewFromUtf8(isolate, name).ToLocalChecked(), f).Check();
 }
 
+
+// ---- Compression jobs -------------------------------------------------------------------------
+
+// The last thread of a job signalled: join, build the result, settle the Promise with a callback
+// scope (so the awaiting JS continues now, microtasks included), and free everything.
+void OnJobDone(uv_async_t* handle) {
+  Pending* p = static_cast<Pending*>(handle->data);
+  p->job->Join();
+  Isolate* isolate = p->state->isolate;
+  {
+    v8::HandleScope handles(isolate);
+    Local<Context> context = p->context.Get(isolate);
+    Context::Scope context_scope(context);
+    node::CallbackScope callback_scope(isolate, Object::New(isolate), {0, 0});
+    Local<Value> value = p->result(isolate, context);
+    p->resolver.Get(isolate)->Resolve(context, value).Check();
+  }
+  p->state->jobs.erase(p->id);
+  p->resolver.Reset();
+  p->context.Reset();
+  uv_close(reinterpret_cast<uv_handle_t*>(&p->async), FreePending);
+}
+
+// Starts `job` on `threads` threads; returns [promise, id] (id for cancelJob).
+void StartJob(const FunctionCallbackInfo<Value>& args, Job* job, int threads, std::function<Local<Value>(Isolate*, Local<Context>)> result) {
+  Isolate* isolate = args.GetIsolate();
+  Local<Context> context = isolate->GetCurrentContext();
+  Local<v8::Promise::Resolver> resolver = v8::Promise::Resolver::New(context).ToLocalChecked();
+  Pending* p = new Pending();
+  p->state = current;
+  p->id = current->next_job++;
+  p->job = job;
+  p->context.Reset(isolate, context);
+  p->resolver.Reset(isolate, resolver);
+  p->result = std::move(result);
+  p->async.data = p;
+  int err = uv_async_init(node::GetCurrentEventLoop(isolate), &p->async, OnJobDone);
+  if (err != 0) {
+    delete job;
+    delete p;
+    return Throw(isolate, "uv_async_init failed", -err, "uv_async_init");
+  }
+  current->jobs.emplace(p->id, p);
+  job->Start(threads, [p] { uv_async_send(&p->async); });
+  Local<v8::Array> out = v8::Array::New(isolate, 2);
+  out->Set(context, 0, resolver->GetPromise()).Check();
+  out->Set(context, 1, Number::New(isolate, p->id)).Check();
+  args.GetReturnValue().Set(out);
+}
+
+bool ToFd(Local<Value> value, int* fd) {
+  if (!value->IsInt32() || value.As<v8::Int32>()->Value() < 0) return false;
+  *fd = value.As<v8::Int32>()->Value();
+  return true;
+}
+
+bool ToThreads(Local<Value> value, int* threads) {
+  if (!value->IsInt32()) return false;
+  int n = value.As<v8::Int32>()->Value();
+  if (n < 1 || n > 256) return false;
+  *threads = n;
+  return true;
+}
+
+void SetValue(Isolate* isolate, Local<Context> context, Local<Object> target, const char* name, Local<Value> value) {
+  target->Set(context, String::NewFromUtf8(isolate, name).ToLocalChecked(), value).Check();
+}
+
+// inflateEntries(archiveFd, specs, threads) -> [Promise<results>, id]. specs: a Float64Array of
+// [dataStart, compressedSize, method, outFd, size] per entry. Each result: { status, errno,
+// syscall, bytes, crc, head } (status: see codec::Status; head: the entry's first bytes).
+void InflateEntries(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (current == nullptr || current->isolate != isolate) return ThrowType(isolate, "setup() was not called in this thread");
+  int archive_fd = -1, threads = 0;
+  if (!ToFd(args[0], &archive_fd)) return ThrowType(isolate, "archiveFd must be a non-negative int32");
+  if (!args[1]->IsFloat64Array() || args[1].As<v8::Float64Array>()->Length() % 5 != 0) {
+    return ThrowType(isolate, "specs must be a Float64Array of [dataStart, compressedSize, method, outFd, size] per entry");
+  }
+  if (!ToThreads(args[2], &threads)) return ThrowType(isolate, "threads must be an integer in [1, 256]");
+  Local<v8::Float64Array> specs = args[1].As<v8::Float64Array>();
+  size_t n = specs->Length() / 5;
+  std::vector<double> values(specs->Length());
+  if (!values.empty()) specs->CopyContents(values.data(), values.size() * sizeof(double));
+  std::vector<InflateTask> tasks;
+  tasks.reserve(n);
+  for (size_t i = 0; i < n; i++) {
+    const double* v = &values[i * 5];
+    for (int k = 0; k < 5; k++) {
+      if (!(v[k] >= 0 && v[k] <= kMaxSafe) || std::floor(v[k]) != v[k]) return ThrowType(isolate, "every spec value must be an integer in [0, 2^53)");
+    }
+    if (v[2] != 0 && v[2] != 8) return ThrowType(isolate, "method must be 0 (stored) or 8 (deflate)");
+    if (v[3] > 2147483647.0) return ThrowType(isolate, "outFd must be an int32");
+    if (v[0] + v[1] > kMaxSafe) return ThrowType(isolate, "dataStart + compressedSize must be at most 2^53 - 1");
+    InflateTask t;
+    t.archive_fd = archive_fd;
+    t.data_start = static_cast<uint64_t>(v[0]);
+    t.comp_size = static_cast<uint64_t>(v[1]);
+    t.method = static_cast<int>(v[2]);
+    t.out_fd = static_cast<int>(v[3]);
+    t.size = static_cast<uint64_t>(v[4]);
+    tasks.push_back(t);
+  }
+  InflateJob* job = new InflateJob(std::move(tasks));
+  StartJob(args, job, threads, [job](Isolate* isolate, Local<Context> context) -> Local<Value> {
+    Local<v8::Array> out = v8::Array::New(isolate, static_cast<int>(job->tasks.size()));
+    for (size_t i = 0; i < job->tasks.size(); i++) {
+      const InflateTask& t = job->tasks[i];
+      Local<Object> r = Object::New(isolate);
+      SetValue(isolate, context, r, "ran", v8::Boolean::New(isolate, t.ran));
+      SetNumber(isolate, context, r, "status", t.result.status);
+      SetNumber(isolate, context, r, "errno", t.result.err);
+      SetValue(isolate, context, r, "syscall", String::NewFromUtf8(isolate, t.result.syscall).ToLocalChecked());
+      SetNumber(isolate, context, r, "bytes", static_cast<double>(t.result.bytes));
+      SetNumber(isolate, context, r, "crc", t.result.crc);
+      Local<ArrayBuffer> head = ArrayBuffer::New(isolate, t.result.head_len);
+      if (t.result.head_len > 0) memcpy(head->Data(), t.result.head, t.result.head_len);
+      SetValue(isolate, context, r, "head", v8::Uint8Array::New(head, 0, t.result.head_len));
+      out->Set(context, static_cast<uint32_t>(i), r).Check();
+    }
+    return out;
+  });
+}
+
+// gzipFile(inFd, offset, length, outFd, level, chunk, threads) -> [Promise<result>, id]: the
+// input range compressed as one gzip member per chunk, appended to outFd in order. Result:
+// { status, errno, syscall, failedAt, bytesOut, members, cancelled }.
+void GzipFile(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (current == nullptr || current->isolate != isolate) return ThrowType(isolate, "setup() was not called in this thread");
+  int in_fd = -1, out_fd = -1, threads = 0;
+  uint64_t offset = 0, length = 0, chunk = 0;
+  if (!ToFd(args[0], &in_fd) || !ToFd(args[3], &out_fd)) return ThrowType(isolate, "inFd and outFd must be non-negative int32s");
+  if (!ToSize(args[1], &offset) || !ToSize(args[2], &length) || offset + length > static_cast<uint64_t>(kMaxSafe)) {
+    return ThrowType(isolate, "offset and length must be integers, offset + length at most 2^53 - 1");
+  }
+  if (!args[4]->IsInt32() || args[4].As<v8::Int32>()->Value() < 0 || args[4].As<v8::Int32>()->Value() > 9) return ThrowType(isolate, "level must be an integer in [0, 9]");
+  // Up to 512 MiB a chunk: zlib's counters are 32-bit, and a chunk's buffers are held per thread.
+  if (!ToSize(args[5], &chunk) || chunk == 0 || chunk > (uint64_t{512} << 20)) return ThrowType(isolate, "chunk must be an integer in [1, 512 MiB]");
+  if (!ToThreads(args[6], &threads)) return ThrowType(isolate, "threads must be an integer in [1, 256]");
+  GzipJob* job = new GzipJob(in_fd, offset, length, out_fd, args[4].As<v8::Int32>()->Value(), chunk);
+  // More threads than chunks would only wait.
+  int useful = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(threads), job->chunks));
+  StartJob(args, job, useful, [job](Isolate* isolate, Local<Context> context) -> Local<Value> {
+    Local<Object> r = Object::New(isolate);
+    SetNumber(isolate, context, r, "status", job->status);
+    SetNumber(isolate, context, r, "errno", job->err);
+    SetValue(isolate, context, r, "syscall", String::NewFromUtf8(isolate, job->syscall).ToLocalChecked());
+    SetNumber(isolate, context, r, "failedAt", static_cast<double>(job->failed_at));
+    SetNumber(isolate, context, r, "bytesOut", static_cast<double>(job->bytes_out));
+    SetNumber(isolate, context, r, "members", static_cast<double>(job->members));
+    SetValue(isolate, context, r, "cancelled", v8::Boolean::New(isolate, job->cancelled() && job->status == codec::kOk));
+    return r;
+  });
+}
+
+// cancelJob(id): the job's threads stop after their current piece; its Promise still settles.
+void CancelJob(const FunctionCallbackInfo<Value>& args) {
+  if (current == nullptr || !args[0]->IsNumber()) return;
+  auto it = current->jobs.find(args[0].As<Number>()->Value());
+  if (it != current->jobs.end()) it->second->job->Cancel();
+}
+
 }  // namespace shmarray
 
 // Context-aware: every worker thread loads its own instance.
@@ -314,6 +518,10 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetFunction(isolate, context, exports, "liveMappings", LiveMappings);
   SetFunction(isolate, context, exports, "reserve", Reserve);
   SetFunction(isolate, context, exports, "tryLock", TryLock);
+  SetFunction(isolate, context, exports, "inflateEntries", InflateEntries);
+  SetFunction(isolate, context, exports, "gzipFile", GzipFile);
+  SetFunction(isolate, context, exports, "cancelJob", CancelJob);
+  exports->Set(context, String::NewFromUtf8Literal(isolate, "ENGINE"), String::NewFromUtf8(isolate, codec::EngineName()).ToLocalChecked()).Check();
   SetNumber(isolate, context, exports, "PAGE_SIZE", static_cast<double>(sysconf(_SC_PAGESIZE)));
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_LENGTH", kTypedArrayMaxLength);
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_BYTES", kTypedArrayMaxBytes);

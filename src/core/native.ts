@@ -18,6 +18,10 @@ interface Binding {
   residency(buffer: ArrayBuffer): [resident: number, total: number];
   reserve(fd: number, length: number): void;
   tryLock(fd: number): boolean;
+  inflateEntries(archiveFd: number, specs: Float64Array, threads: number): [Promise<RawInflateResult[]>, number];
+  gzipFile(inFd: number, offset: number, length: number, outFd: number, level: number, chunk: number, threads: number): [Promise<RawGzipResult>, number];
+  cancelJob(id: number): void;
+  readonly ENGINE: string;
   readonly PAGE_SIZE: number;
   readonly TYPED_ARRAY_MAX_LENGTH: number;
   readonly TYPED_ARRAY_MAX_BYTES: number;
@@ -25,6 +29,26 @@ interface Binding {
   readonly MADV_RANDOM: number;
   readonly MADV_SEQUENTIAL: number;
   readonly MADV_WILLNEED: number;
+}
+
+interface RawInflateResult {
+  ran: boolean;
+  status: number;
+  errno: number;
+  syscall: string;
+  bytes: number;
+  crc: number;
+  head: Uint8Array;
+}
+
+interface RawGzipResult {
+  status: number;
+  errno: number;
+  syscall: string;
+  failedAt: number;
+  bytesOut: number;
+  members: number;
+  cancelled: boolean;
 }
 
 /** Access-pattern hints passed to madvise(2). */
@@ -198,4 +222,125 @@ export function reserve(fd: number, length: number, path: string): void {
 /** Takes an exclusive, non-blocking flock on `fd`: true if taken, false if someone else holds it. */
 export function tryLock(fd: number): boolean {
   return load().tryLock(fd);
+}
+
+/**
+ * How a piece of compression work went (codec::Status in src/core/codec.h): the `reason`s of
+ * ERR_SHM_BAD_ZIP, `changed` (the input shrank under its mapping or a read came up short: SIGBUS
+ * caught, never a crash) or `errno` (a system call failed; see `errnoName` and `syscall`).
+ */
+export type CodecStatus = 'ok' | 'size-exceeded' | 'size-mismatch' | 'corrupt-data' | 'changed' | 'errno';
+const CODEC_STATUS: readonly CodecStatus[] = ['ok', 'size-exceeded', 'size-mismatch', 'corrupt-data', 'changed', 'errno'];
+
+function statusName(n: number): CodecStatus {
+  return CODEC_STATUS[n] ?? 'errno';
+}
+
+/**
+ * The engine the addon inflates zip entries and deflates gzip members with: `libdeflate 1.14`
+ * when libdeflate-dev was there at build time (and in the prebuilt binaries), else the zlib inside
+ * Node, e.g. `zlib 1.3.1 (Node's)`.
+ */
+export function engine(): string {
+  return load().ENGINE;
+}
+
+/** One zip entry for {@link inflateEntries}: where its data is in the archive, and the file it fills. */
+export interface InflateSpec {
+  dataStart: number;
+  compressedSize: number;
+  /** 0 stored, 8 deflate. */
+  method: number;
+  outFd: number;
+  /** The declared size: the output is made exactly this long and never written past. */
+  size: number;
+}
+
+/** How one entry went; `crc` and `head` (its first bytes) are valid when `status` is 'ok'. */
+export interface InflateResult {
+  status: CodecStatus;
+  errnoName: string;
+  syscall: string;
+  bytes: number;
+  crc: number;
+  head: Uint8Array;
+  /** False when the job was cancelled before this entry was reached. */
+  ran: boolean;
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+const isFd = (fd: number): boolean => Number.isInteger(fd) && fd >= 0 && fd <= INT32_MAX;
+const isSize = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
+function badArgument(what: string): ShmArrayError {
+  return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what}.`, {});
+}
+
+/** Cancels the addon's job `id` when `signal` aborts; returns the function that stops listening. */
+function cancelOn(signal: AbortSignal | undefined, id: number): () => void {
+  if (signal === undefined) return () => {};
+  const cancel = (): void => load().cancelJob(id);
+  if (signal.aborted) cancel();
+  signal.addEventListener('abort', cancel, { once: true });
+  return () => signal.removeEventListener('abort', cancel);
+}
+
+/**
+ * Inflates zip entries of the archive open as `archiveFd` into their output files, on `threads`
+ * threads of the addon: the archive is mapped read-only and each output mapped read-write, so no
+ * byte passes through a buffer, and this thread stays free. The outputs are sized first
+ * (fallocate). An aborted `signal` stops the work after the entries in progress.
+ */
+export async function inflateEntries(archiveFd: number, entries: readonly InflateSpec[], threads: number, signal?: AbortSignal): Promise<InflateResult[]> {
+  if (!isFd(archiveFd) || !Number.isInteger(threads) || threads < 1 || threads > 256) throw badArgument('inflateEntries needs a file descriptor and 1 to 256 threads');
+  const specs = new Float64Array(entries.length * 5);
+  entries.forEach((e, i) => {
+    if (!isSize(e.dataStart) || !isSize(e.compressedSize) || !isSize(e.size) || !isFd(e.outFd) || (e.method !== 0 && e.method !== 8) || e.dataStart + e.compressedSize > Number.MAX_SAFE_INTEGER) {
+      throw badArgument(`inflateEntries: entry ${i} has a size, offset, descriptor or method out of range`);
+    }
+    specs.set([e.dataStart, e.compressedSize, e.method, e.outFd, e.size], i * 5);
+  });
+  const [promise, id] = load().inflateEntries(archiveFd, specs, threads);
+  const stop = cancelOn(signal, id);
+  try {
+    return (await promise).map((r) => ({ status: statusName(r.status), errnoName: ERRNO_NAMES.get(r.errno) ?? '', syscall: r.syscall, bytes: r.bytes, crc: r.crc >>> 0, head: r.head, ran: r.ran }));
+  } finally {
+    stop();
+  }
+}
+
+/** What {@link gzipFile} did, or where it stopped. */
+export interface GzipRun {
+  status: CodecStatus;
+  errnoName: string;
+  syscall: string;
+  /** The input offset where a read or write failed. */
+  failedAt: number;
+  bytesOut: number;
+  members: number;
+  cancelled: boolean;
+}
+
+/** The largest chunk the addon compresses in one piece (its zlib fallback counts in 32 bits). */
+export const MAX_GZIP_CHUNK = 512 * 2 ** 20;
+
+/**
+ * Compresses `length` bytes of `inFd` from `offset` into `outFd` (at its current position), one
+ * gzip member per `chunk` bytes, on `threads` threads of the addon — pigz's pipeline: each thread
+ * reads a chunk into a buffer it keeps, compresses it into another, and appends it when its turn
+ * comes. The input is read, never mapped: it may be anyone's file. An aborted `signal` stops it
+ * after the chunks in progress (`cancelled`).
+ */
+export async function gzipFile(inFd: number, offset: number, length: number, outFd: number, level: number, chunk: number, threads: number, signal?: AbortSignal): Promise<GzipRun> {
+  if (!isFd(inFd) || !isFd(outFd) || !isSize(offset) || !isSize(length) || offset + length > Number.MAX_SAFE_INTEGER) throw badArgument('gzipFile needs file descriptors and a byte range below 2^53');
+  if (!Number.isInteger(level) || level < 0 || level > 9) throw badArgument('gzipFile: level must be 0 to 9');
+  if (!Number.isInteger(chunk) || chunk < 1 || chunk > MAX_GZIP_CHUNK || !Number.isInteger(threads) || threads < 1 || threads > 256) throw badArgument('gzipFile: chunk must be 1 byte to 512 MiB and threads 1 to 256');
+  const [promise, id] = load().gzipFile(inFd, offset, length, outFd, level, chunk, threads);
+  const stop = cancelOn(signal, id);
+  try {
+    const r = await promise;
+    return { status: statusName(r.status), errnoName: ERRNO_NAMES.get(r.errno) ?? '', syscall: r.syscall, failedAt: r.failedAt, bytesOut: r.bytesOut, members: r.members, cancelled: r.cancelled };
+  } finally {
+    stop();
+  }
 }
