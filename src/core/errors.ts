@@ -152,3 +152,14 @@ export function fsError(err: unknown, action: string, path: string): unknown {
   const advice = FS_ADVICE[code];
   return new ShmArrayError(code, `Cannot ${action} ${path}: ${errno}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });
 }
+
+/** ERR_SHM_ABORTED, saying whether the caller aborted or the timeout ran out. */
+export function abortedError(signal: AbortSignal): ShmArrayError {
+  const reason: unknown = signal.reason;
+  const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
+  return new ShmArrayError(
+    'ERR_SHM_ABORTED',
+    timedOut ? 'The job ran past its timeout and was stopped (its pool workers replaced, its addon threads joined). Raise timeout, or give the job less work.' : 'The job was aborted by its AbortSignal and stopped (its pool workers replaced, its addon threads joined).',
+    { timedOut },
+  );
+}

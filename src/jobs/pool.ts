@@ -4,7 +4,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
-import { ShmArrayError } from '../core/errors.js';
+import { abortedError, ShmArrayError } from '../core/errors.js';
 import type { ReleaseTask } from './release-worker.js';
 import { createShared } from '../core/create-shared.js';
 import { tempName } from '../core/files.js';
@@ -49,16 +49,6 @@ export function jobSignal(control: JobControl): AbortSignal | undefined {
 /** A given pool decides its own workers and runtime. */
 export const POOL_CONFLICTS = [['pool', ['workers', 'runtime']]] as const;
 
-/** ERR_SHM_ABORTED, saying whether the caller aborted or the timeout ran out. */
-export function abortedError(signal: AbortSignal): ShmArrayError {
-  const reason: unknown = signal.reason;
-  const timedOut = reason instanceof Error && reason.name === 'TimeoutError';
-  return new ShmArrayError(
-    'ERR_SHM_ABORTED',
-    timedOut ? 'The job ran past its timeout and was stopped; its workers were replaced. Raise timeout, or give the job less work.' : 'The job was aborted by its AbortSignal; its workers were replaced.',
-    { timedOut },
-  );
-}
 
 function inheritedEnv(): Record<string, string> {
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined));

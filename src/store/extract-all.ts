@@ -7,9 +7,9 @@ import type { SharedHandle } from '../core/describe.js';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, integer, own } from '../core/options.js';
-import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
 import type { ExtractTask } from './extract-worker.js';
-import { safeName, type ExtractOptions } from './zip.js';
+import { extractArchive, safeName, type ExtractOptions } from './zip.js';
 
 /** The worker module that extracts one archive (a file path, for a pool of the caller's own). */
 export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
@@ -55,14 +55,15 @@ export async function extractZips(zipPaths: readonly string[], dir: string, opti
 }
 
 /**
- * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, in a pool of
- * workers that return only handles (in archive order, then entry order). If any archive fails or
- * a worker dies, every file this call made is removed (files that were there before, or that
- * another call made meanwhile, are never touched) and the first error is thrown.
- * A given `pool` (any job module) is used and left running, so repeated calls skip its start-up.
+ * Extracts each archive into `dir`, its files named `<prefix><index>-<entry>`, and returns the
+ * handles (in archive order, then entry order). Without a `pool` the addon's threads do it in
+ * this process (`workers` threads in all: no pool to start, nothing to send); with one, each
+ * archive is a task in it (left running, so repeated calls skip its start-up). If any archive
+ * fails, or a worker dies, every file this call made is removed (files that were there before,
+ * or that another call made meanwhile, are never touched) and the first error is thrown.
  */
 export async function extractArchives(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
-  const { workers: _workers, runtime: _runtime, pool: _pool, signal: _signal, timeout: _timeout, ...extract } = options;
+  const { workers, runtime: _runtime, pool, signal: _signal, timeout: _timeout, ...extract } = options;
   const signal = jobSignal(options);
   // What this call may remove: only files it made — the archives that succeeded (their handles)
   // and temporary files named with its token (a worker that died could not remove its own). Files
@@ -73,30 +74,50 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
     for (const path of made) rmSync(path, { force: true });
     for (const name of readdirSync(dir)) if (name.endsWith(`.${token}.part`)) rmSync(join(dir, name), { force: true });
   };
+  const keep = (handles: SharedHandle[]): SharedHandle[] => {
+    for (const h of handles) made.add(h.path);
+    return handles;
+  };
   // Interrupted half-way (Ctrl-C), the call leaves nothing either.
   const release = cleanupOnExit(removeOurs);
   try {
-    return await withPool(
-      options,
-      EXTRACT_WORKER,
-      async (pool) => {
-        const settled = await Promise.allSettled(
-          archives.map(async ({ zip, prefix }) => {
-            const handles = await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal });
-            for (const h of handles) made.add(h.path);
-            return handles;
-          }),
-        );
-        const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-        if (failed !== undefined) {
-          removeOurs();
-          throw failed.reason;
-        }
-        return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
-      },
-      archives.length,
-    );
+    let settled: PromiseSettledResult<SharedHandle[]>[];
+    if (pool !== undefined) {
+      settled = await Promise.allSettled(
+        archives.map(async ({ zip, prefix }) => keep(await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal }))),
+      );
+    } else {
+      // `workers` archives at a time, one thread each; fewer archives share the threads.
+      const threads = workerCount(workers);
+      const concurrent = Math.max(1, Math.min(threads, archives.length));
+      settled = await settleLimited(archives, concurrent, async ({ zip, prefix }) =>
+        keep(await extractArchive(zip, dir, prefix, extract, token, Math.max(1, Math.floor(threads / concurrent)), signal)),
+      );
+    }
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      removeOurs();
+      throw failed.reason;
+    }
+    return settled.flatMap((s) => (s.status === 'fulfilled' ? s.value : []));
   } finally {
     release();
   }
+}
+
+/** Promise.allSettled over `items`, with at most `limit` of them running at once. */
+async function settleLimited<T, R>(items: readonly T[], limit: number, run: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+  const results: PromiseSettledResult<R>[] = new Array(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    for (let i = next++; i < items.length; i = next++) {
+      try {
+        results[i] = { status: 'fulfilled', value: await run(items[i] as T) };
+      } catch (reason) {
+        results[i] = { status: 'rejected', reason };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: limit }, lane));
+  return results;
 }

@@ -1,7 +1,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DType } from '../core/dtype.js';
 import { fsError, ShmArrayError } from '../core/errors.js';
@@ -130,7 +130,8 @@ export class SharedStore implements AsyncDisposable, Disposable {
   async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
     checkOptions('store.extractZip', options, { shape: own, columns: integer(1), dtype: own });
     this.#check();
-    return this.#track(openAll(await extractArchive(zipPath, this.dir, this.#archivePrefix(), options)));
+    // Its entries inflate on as many of the addon's threads as there are cores.
+    return this.#track(openAll(await extractArchive(zipPath, this.dir, this.#archivePrefix(), options, undefined, availableParallelism())));
   }
 
   /**

@@ -1,22 +1,20 @@
 /**
- * Streaming extraction of zip entries into files of a directory: each entry is inflated straight
- * into its file (memory does not grow with its size), its CRC-32 and size are checked against the
- * central directory, and a call either extracts every entry or leaves nothing behind.
+ * Extraction of zip entries into files of a directory: the addon inflates each entry from the
+ * mapped archive straight into its mapped, pre-sized file (no buffers: memory does not grow with
+ * its size), its CRC-32 and size are checked against the central directory, and a call either
+ * extracts every entry or leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
-import { Readable } from 'node:stream';
-import { createReadStream } from 'node:fs';
-import { crc32, createInflateRaw } from 'node:zlib';
 import type yauzl from 'yauzl';
 import { parseDType, type DType } from '../core/dtype.js';
-import { fsError, ShmArrayError } from '../core/errors.js';
 import { checkZipStructure } from './zip-check.js';
-import { isNpy, NPY_MAGIC } from '../core/npy.js';
+import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
+import { inflateEntries, type InflateResult, type InflateSpec } from '../core/native.js';
+import { isNpy } from '../core/npy.js';
 import { describeShared, rawShape, type SharedHandle } from '../core/describe.js';
-import { diskSpace, writeAll } from '../core/files.js';
+import { diskSpace } from '../core/files.js';
 import type { ShapeLike } from '../core/shape.js';
 
 /** How raw (non-.npy) entries are shaped. .npy entries always take their header's shape and dtype. */
@@ -29,14 +27,11 @@ export interface ExtractOptions {
   dtype?: DType;
 }
 
-/**
- * Read and inflate in 1 MiB pieces: per-piece costs (an inflate call, a CRC call, a write) vanish,
- * and memory stays bounded. Measured on 512 MiB: 16 KiB pieces are 2× slower; smaller pieces do
- * not lower peak memory, which is set by when V8 collects spent Buffers (bench/RESULTS.md).
- */
-const CHUNK = 1 << 20;
 const DEFLATE = 8;
 const STORED = 0;
+
+/** Read through a function: TypeScript would keep an earlier `signal.aborted` check's narrowing. */
+const isAborted = (signal: AbortSignal): boolean => signal.aborted;
 
 function badZip(path: string, reason: string, message: string, extra: Record<string, string | number> = {}): ShmArrayError {
   return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
@@ -75,18 +70,10 @@ function readEntries(zip: yauzl.ZipFile, path: string): Promise<yauzl.Entry[]> {
   });
 }
 
-/**
- * The entry's compressed bytes, read in 1 MiB pieces straight from the archive (yauzl's own
- * stream reads 16 KiB at a time, and every piece costs an inflate call and a write).
- */
-function openRaw(zip: yauzl.ZipFile, entry: yauzl.Entry, zipPath: string): Promise<Readable> {
+/** Where the entry's compressed bytes start in the archive (after its local header). */
+function dataStart(zip: yauzl.ZipFile, entry: yauzl.Entry): Promise<number> {
   return new Promise((resolve, reject) => {
-    zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => {
-      if (err !== null) return reject(err);
-      if (entry.compressedSize === 0) return resolve(Readable.from([]));
-      const start = header.fileDataStart;
-      resolve(createReadStream(zipPath, { start, end: start + entry.compressedSize - 1, highWaterMark: CHUNK }));
-    });
+    zip.readLocalFileHeader(entry, { minimal: true }, (err, header) => (err !== null ? reject(err) : resolve(header.fileDataStart)));
   });
 }
 
@@ -136,60 +123,25 @@ async function listFiles(zip: yauzl.ZipFile, path: string): Promise<{ entry: yau
   return files;
 }
 
-/**
- * Inflates one entry into `out`, stopping at its declared size, and checks its size and CRC-32.
- * Returns the entry's first bytes (up to the .npy magic's length) as they went by.
- */
-async function inflateEntry(zip: yauzl.ZipFile, entry: yauzl.Entry, name: string, zipPath: string, out: string): Promise<Uint8Array> {
+/** The error of an entry the addon could not inflate, worded as the user can act on it. */
+function entryError(r: InflateResult, entry: yauzl.Entry, name: string, zipPath: string, part: string): unknown {
   const declared = entry.uncompressedSize;
-  let fh: FileHandle;
-  try {
-    fh = await open(out, 'wx', 0o600);
-  } catch (err) {
-    throw fsError(err, 'create', out);
+  switch (r.status) {
+    case 'ok':
+      return r.crc === entry.crc32 >>> 0
+        ? undefined
+        : badZip(zipPath, 'crc-mismatch', `entry ${JSON.stringify(name)} fails its CRC-32 check (${r.crc.toString(16)} ≠ ${(entry.crc32 >>> 0).toString(16)}): the archive is corrupt.`, { entry: name });
+    case 'size-exceeded':
+      return badZip(zipPath, 'size-exceeded', `entry ${JSON.stringify(name)} inflates past its declared ${declared} bytes; extraction stopped there (a zip bomb or a corrupt archive).`, { entry: name, declared });
+    case 'size-mismatch':
+      return badZip(zipPath, 'size-mismatch', `entry ${JSON.stringify(name)} holds ${r.bytes} bytes, but the central directory says ${declared}: the archive is truncated or corrupt.`, { entry: name, declared, actual: r.bytes });
+    case 'corrupt-data':
+      return badZip(zipPath, 'corrupt-data', `entry ${JSON.stringify(name)} cannot be read: its deflate data is invalid.`, { entry: name });
+    case 'changed':
+      return new ShmArrayError('ERR_SHM_IO', `${zipPath} shrank while entry ${JSON.stringify(name)} was being extracted; nothing was kept. Extract it again once it is complete.`, { path: zipPath, entry: name });
+    case 'errno':
+      return fsError(Object.assign(new Error(`${r.syscall} failed with ${r.errnoName}`), { code: r.errnoName }), 'write', part);
   }
-  let crc = 0;
-  let bytes = 0;
-  const head = new Uint8Array(NPY_MAGIC.length);
-  // The sink's own verdict wins over the AbortError the pipeline reports after it stopped.
-  let verdict: unknown;
-  try {
-    const raw = await openRaw(zip, entry, zipPath);
-    const sink = async (source: AsyncIterable<Buffer>): Promise<void> => {
-      for await (const chunk of source) {
-        bytes += chunk.length;
-        if (bytes > declared) {
-          verdict = badZip(zipPath, 'size-exceeded', `entry ${JSON.stringify(name)} inflates past its declared ${declared} bytes; extraction stopped there (a zip bomb or a corrupt archive).`, { entry: name, declared });
-          throw verdict;
-        }
-        const seen = bytes - chunk.length;
-        if (seen < head.length) head.set(chunk.subarray(0, head.length - seen), seen);
-        crc = crc32(chunk, crc);
-        try {
-          await writeAll(fh, chunk);
-        } catch (err) {
-          verdict = fsError(err, 'write', out);
-          throw verdict;
-        }
-      }
-    };
-    if (entry.compressionMethod === DEFLATE) await pipeline(raw, createInflateRaw({ chunkSize: CHUNK }), sink);
-    else await pipeline(raw, sink);
-  } catch (err) {
-    if (verdict !== undefined) throw verdict;
-    if (err instanceof ShmArrayError) throw err;
-    const msg = err instanceof Error ? err.message : String(err);
-    throw badZip(zipPath, 'corrupt-data', `entry ${JSON.stringify(name)} cannot be read: ${msg}.`, { entry: name });
-  } finally {
-    await fh.close();
-  }
-  if (bytes !== declared) {
-    throw badZip(zipPath, 'size-mismatch', `entry ${JSON.stringify(name)} holds ${bytes} bytes, but the central directory says ${declared}: the archive is truncated or corrupt.`, { entry: name, declared, actual: bytes });
-  }
-  if (crc >>> 0 !== entry.crc32 >>> 0) {
-    throw badZip(zipPath, 'crc-mismatch', `entry ${JSON.stringify(name)} fails its CRC-32 check (${(crc >>> 0).toString(16)} ≠ ${(entry.crc32 >>> 0).toString(16)}): the archive is corrupt.`, { entry: name });
-  }
-  return head.subarray(0, Math.min(bytes, head.length));
 }
 
 /** Bytes the archive's file entries inflate to, according to its central directory. */
@@ -214,7 +166,8 @@ export function partName(final: string, token: string): string {
  * complete are they linked to their names. On any error every file this call created — and only
  * those — is removed, so the directory is as it was, whatever other calls do in it meanwhile.
  */
-export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex')): Promise<SharedHandle[]> {
+export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex'), threads = 1, signal?: AbortSignal): Promise<SharedHandle[]> {
+  if (signal?.aborted === true) throw abortedError(signal);
   const dtype = parseDType(options.dtype ?? 'float32');
   const zip = await openZip(zipPath);
   const created: string[] = [];
@@ -227,14 +180,42 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
       throw new ShmArrayError('ERR_SHM_NO_SPACE', `${zipPath} inflates to ${total} bytes but ${dir} has ${free} free; free space there or choose another directory (SHMARRAY_DIR).`, { path: zipPath, bytes: total, free });
     }
     const done: { final: string; part: string; head: Uint8Array; entry: yauzl.Entry; name: string }[] = [];
-    for (const [index, { entry, name }] of files.entries()) {
-      const final = join(dir, `${prefix}${String(index).padStart(3, '0')}-${safeName(name)}`);
-      const part = partName(final, token);
-      created.push(part);
-      const head = await inflateEntry(zip, entry, name, zipPath, part);
-      await chmod(part, 0o400);
-      done.push({ final, part, head, entry, name });
+    const outs: FileHandle[] = [];
+    const specs: InflateSpec[] = [];
+    try {
+      for (const [index, { entry, name }] of files.entries()) {
+        const final = join(dir, `${prefix}${String(index).padStart(3, '0')}-${safeName(name)}`);
+        const part = partName(final, token);
+        created.push(part);
+        try {
+          outs.push(await open(part, 'wx+', 0o600)); // read-write: the addon maps it
+        } catch (err) {
+          throw fsError(err, 'create', part);
+        }
+        done.push({ final, part, head: new Uint8Array(0), entry, name });
+        specs.push({ dataStart: await dataStart(zip, entry), compressedSize: entry.compressedSize, method: entry.compressionMethod, outFd: (outs.at(-1) as FileHandle).fd, size: entry.uncompressedSize });
+      }
+      // Every entry at once, on the addon's threads: archive and outputs mapped, nothing buffered.
+      const archive = await open(zipPath, 'r');
+      let results: InflateResult[];
+      try {
+        results = await inflateEntries(archive.fd, specs, Math.max(1, Math.min(threads, specs.length)), signal);
+      } finally {
+        await archive.close();
+      }
+      // Aborted while the entries ran: the addon stopped after those in progress.
+      if (signal !== undefined && isAborted(signal)) throw abortedError(signal);
+      // The first bad entry in archive order is the one reported, as when entries ran one by one.
+      for (const [i, r] of results.entries()) {
+        const d = done[i] as (typeof done)[number];
+        const err = entryError(r, d.entry, d.name, zipPath, d.part);
+        if (err !== undefined) throw err;
+        d.head = r.head;
+      }
+    } finally {
+      await Promise.all(outs.map((fh) => fh.close()));
     }
+    for (const { part } of done) await chmod(part, 0o400);
     for (const { final, part } of done) {
       // link, not rename: an existing file of that name is never replaced (ERR_SHM_EXISTS).
       try {
