@@ -8,11 +8,12 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32Combine } from './crc32-combine.js';
-import { fsError, ShmArrayError } from '../core/errors.js';
+import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import type { ChunkSource, CompressTask } from './compress-worker.js';
 import { forget, removeOnExit, sweepStaleTemps } from '../core/cleanup.js';
 import { boolean, checkOptions, integer } from '../core/options.js';
-import { abortedError, jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
+import { gzipFile } from '../core/native.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { stopwatch } from '../core/clock.js';
 import { tempName, writeAll } from '../core/files.js';
@@ -113,11 +114,13 @@ const GZIP_OPTIONS = {
 const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 
 /**
- * Compresses `input` into `outputPath` with `workers` workers. At most 2 × workers chunks are in
- * flight (compressing, or compressed and waiting for their turn), so memory does not grow with
- * the input, and a stream input is read only as fast as it is written. The output is written to a
- * temporary file in the same directory and renamed into place on success; an error or an
- * interrupt leaves neither a partial output nor the temporary file.
+ * Compresses `input` into `outputPath` with `workers` workers. A file or a SharedArray, in the
+ * default multi-member mode and without a `pool`, is compressed by the addon's own threads
+ * (pigz's pipeline, the engine it was built with: libdeflate, or Node's zlib); a stream, a
+ * `pool` or `singleMember` runs in a worker pool with Node's zlib. Either way at most a few
+ * chunks per worker are in memory, and the output is written to a temporary file in the same
+ * directory and renamed into place on success: an error or an interrupt leaves neither a
+ * partial output nor the temporary file.
  */
 export async function gzipParallel(input: GzipInput, outputPath: string, options: GzipOptions = {}): Promise<GzipResult> {
   const elapsed = stopwatch();
@@ -128,10 +131,10 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
   const workers = options.pool?.workers ?? workerCount(options.workers);
   const signal = jobSignal(options);
   const single = options.singleMember === true;
-  let chunks: AsyncGenerator<Chunk>;
+  let range: FileRange | undefined;
   if (input instanceof SharedArray) {
     const h = input.handle;
-    chunks = fileChunks(h.path, h.offset, input.byteLength, chunkSize, single);
+    range = { path: h.path, offset: h.offset, length: input.byteLength };
   } else if (typeof input === 'string') {
     let size: number;
     try {
@@ -141,11 +144,33 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     } catch (err) {
       throw fsError(err, 'read', input);
     }
-    chunks = fileChunks(input, 0, size, chunkSize, single);
-  } else {
-    chunks = streamChunks(input, chunkSize, single);
+    range = { path: input, offset: 0, length: size };
   }
+  if (range !== undefined && !single && options.pool === undefined) {
+    const r = await withTempOutput(outputPath, (fh) => gzipInAddon(range, fh, level, chunkSize, workers, signal));
+    return { ...r, seconds: elapsed() };
+  }
+  const chunks = range !== undefined ? fileChunks(range.path, range.offset, range.length, chunkSize, single) : streamChunks(input as AsyncIterable<Uint8Array>, chunkSize, single);
+  const r = await withTempOutput(outputPath, (fh) =>
+    // The caller's pool is left running; a pool started here is destroyed when the job ends.
+    withPool(options, COMPRESS_WORKER, (pool) => gzipInPool(pool, chunks, fh, level, single, workers, signal)),
+  );
+  return { ...r, seconds: elapsed() };
+}
 
+/** A byte range of a file. */
+interface FileRange {
+  path: string;
+  offset: number;
+  length: number;
+}
+
+/**
+ * Runs `write` into a fresh temporary file beside `outputPath` and renames it into place when
+ * `write` succeeds; on failure, or Ctrl-C, the temporary file is removed. Temporary outputs of
+ * killed runs in that directory are swept first.
+ */
+async function withTempOutput<T>(outputPath: string, write: (fh: FileHandle) => Promise<T>): Promise<T> {
   const dir = dirname(outputPath);
   sweepStaleTemps(dir); // outputs a killed run left behind
   const tmp = tempName(outputPath);
@@ -158,62 +183,94 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     forget(tmp);
     throw fsError(err, 'write into', dir);
   }
-  // The caller's pool is left running; a pool started here is destroyed when the job ends.
-  const { bytesIn, bytesOut, members } = await withPool(options, COMPRESS_WORKER, async (pool) => {
-    const limit = 2 * workers;
-    let bytesIn = 0;
-    let bytesOut = 0;
-    let members = 0;
-    let crc = 0;
-    const inFlight: Promise<Uint8Array>[] = [];
-    const lengths: number[] = [];
-    const writeNext = async (): Promise<void> => {
-      const done = await (inFlight.shift() as Promise<Uint8Array>);
-      const data = single ? done.subarray(0, done.length - 4) : done;
-      if (single) {
-        const view = new DataView(done.buffer, done.byteOffset, done.byteLength);
-        crc = crc32Combine(crc, view.getUint32(done.length - 4, true), lengths.shift() ?? 0);
-      }
-      await writeAll(fh, data);
-      bytesOut += data.length;
-      if (!single) members++;
-    };
-    try {
-      if (single) {
-        await writeAll(fh, GZIP_HEADER);
-        bytesOut += GZIP_HEADER.length;
-      }
-      for await (const chunk of chunks) {
-        const task: CompressTask = { source: chunk.source, level, format: single ? 'raw' : 'member', last: chunk.last };
-        if (signal?.aborted === true) throw abortedError(signal);
-        const p = pool.run<Uint8Array>(task, { filename: COMPRESS_WORKER, signal });
-        p.catch(() => {}); // awaited in order below; this only keeps an early failure from going unhandled
-        inFlight.push(p);
-        lengths.push(chunk.length);
-        bytesIn += chunk.length;
-        if (inFlight.length >= limit) await writeNext();
-      }
-      while (inFlight.length > 0) await writeNext();
-      if (single) {
-        const trailer = new Uint8Array(8);
-        const view = new DataView(trailer.buffer);
-        view.setUint32(0, crc, true);
-        view.setUint32(4, bytesIn % 2 ** 32, true);
-        await writeAll(fh, trailer);
-        bytesOut += 8;
-        members = 1;
-      }
-      await fh.close();
-      await rename(tmp, outputPath);
-      forget(tmp);
-    } catch (err) {
-      await Promise.allSettled(inFlight);
-      await fh.close().catch(() => {});
-      await rm(tmp, { force: true });
-      forget(tmp);
-      throw fsError(err, 'write', outputPath);
+  try {
+    const result = await write(fh);
+    await fh.close();
+    await rename(tmp, outputPath);
+    forget(tmp);
+    return result;
+  } catch (err) {
+    await fh.close().catch(() => {});
+    await rm(tmp, { force: true });
+    forget(tmp);
+    throw fsError(err, 'write', outputPath);
+  }
+}
+
+/** The addon's pipeline over a file range: read, compress and append on its own threads. */
+async function gzipInAddon(range: FileRange, out: FileHandle, level: number, chunkSize: number, workers: number, signal: AbortSignal | undefined): Promise<Omit<GzipResult, 'seconds'>> {
+  if (signal?.aborted === true) throw abortedError(signal);
+  let input: FileHandle;
+  try {
+    input = await open(range.path, 'r');
+  } catch (err) {
+    throw fsError(err, 'read', range.path);
+  }
+  try {
+    const r = await gzipFile(input.fd, range.offset, range.length, out.fd, level, chunkSize, workers, signal);
+    if (r.status === 'changed') {
+      throw new ShmArrayError('ERR_SHM_IO', `${range.path} shrank while it was being compressed (${r.failedAt} bytes left of ${range.offset + range.length}); nothing was written.`, { path: range.path, offset: r.failedAt });
     }
-    return { bytesIn, bytesOut, members };
-  });
-  return { bytesIn, bytesOut, members, seconds: elapsed() };
+    if (r.status === 'errno') {
+      const err = Object.assign(new Error(`${r.syscall} failed with ${r.errnoName}`), { code: r.errnoName });
+      throw r.syscall === 'read' ? fsError(err, 'read', range.path) : err;
+    }
+    if (r.status !== 'ok') throw new ShmArrayError('ERR_SHM_NATIVE', `Compressing ${range.path} failed (${r.status}).`, { path: range.path });
+    if (r.cancelled && signal !== undefined) throw abortedError(signal);
+    return { bytesIn: range.length, bytesOut: r.bytesOut, members: r.members };
+  } finally {
+    await input.close();
+  }
+}
+
+/** Chunks compressed in pool workers (Node's zlib), appended in order by this thread. */
+async function gzipInPool(pool: WorkerPool, chunks: AsyncGenerator<Chunk>, fh: FileHandle, level: number, single: boolean, workers: number, signal: AbortSignal | undefined): Promise<Omit<GzipResult, 'seconds'>> {
+  const limit = 2 * workers;
+  let bytesIn = 0;
+  let bytesOut = 0;
+  let members = 0;
+  let crc = 0;
+  const inFlight: Promise<Uint8Array>[] = [];
+  const lengths: number[] = [];
+  const writeNext = async (): Promise<void> => {
+    const done = await (inFlight.shift() as Promise<Uint8Array>);
+    const data = single ? done.subarray(0, done.length - 4) : done;
+    if (single) {
+      const view = new DataView(done.buffer, done.byteOffset, done.byteLength);
+      crc = crc32Combine(crc, view.getUint32(done.length - 4, true), lengths.shift() ?? 0);
+    }
+    await writeAll(fh, data);
+    bytesOut += data.length;
+    if (!single) members++;
+  };
+  try {
+    if (single) {
+      await writeAll(fh, GZIP_HEADER);
+      bytesOut += GZIP_HEADER.length;
+    }
+    for await (const chunk of chunks) {
+      const task: CompressTask = { source: chunk.source, level, format: single ? 'raw' : 'member', last: chunk.last };
+      if (signal?.aborted === true) throw abortedError(signal);
+      const p = pool.run<Uint8Array>(task, { filename: COMPRESS_WORKER, signal });
+      p.catch(() => {}); // awaited in order below; this only keeps an early failure from going unhandled
+      inFlight.push(p);
+      lengths.push(chunk.length);
+      bytesIn += chunk.length;
+      if (inFlight.length >= limit) await writeNext();
+    }
+    while (inFlight.length > 0) await writeNext();
+  } catch (err) {
+    await Promise.allSettled(inFlight);
+    throw err;
+  }
+  if (single) {
+    const trailer = new Uint8Array(8);
+    const view = new DataView(trailer.buffer);
+    view.setUint32(0, crc, true);
+    view.setUint32(4, bytesIn % 2 ** 32, true);
+    await writeAll(fh, trailer);
+    bytesOut += 8;
+    members = 1;
+  }
+  return { bytesIn, bytesOut, members };
 }
