@@ -1,5 +1,6 @@
 /** Small measuring helpers shared by `shmarray bench` and the scripts in bench/. */
 import { cpus, release, totalmem } from 'node:os';
+import { engine } from '../core/native.js';
 
 /** What a benchmark report records about where it ran. */
 export interface MachineInfo {
@@ -8,11 +9,13 @@ export interface MachineInfo {
   memoryBytes: number;
   node: string;
   kernel: string;
+  /** The addon's compression engine (libdeflate, or the zlib inside Node). */
+  engine: string;
 }
 
 /** This machine, as benchmark reports record it. */
 export function machineInfo(): MachineInfo {
-  return { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, kernel: release() };
+  return { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryBytes: totalmem(), node: process.version, kernel: release(), engine: engine() };
 }
 
 /** The median of a list (NaN when empty). */

@@ -36,7 +36,7 @@ function formatReport(r: BenchReport): string {
   ]);
   const d = r.dataset;
   const out = [
-    `dataset: ${d.files} zip files, ${mib(d.bytes)} of float32 (${d.rows} rows × ${d.columns}), ${mib(d.compressedBytes)} zipped; ${r.workers} workers; ${r.machine.cores} cores; Node ${r.machine.node}${r.repeat > 1 ? `; median of ${r.repeat}` : ''}`,
+    `dataset: ${d.files} zip files, ${mib(d.bytes)} of float32 (${d.rows} rows × ${d.columns}), ${mib(d.compressedBytes)} zipped; ${r.workers} workers; ${r.machine.cores} cores; Node ${r.machine.node}; engine ${r.machine.engine}${r.repeat > 1 ? `; median of ${r.repeat}` : ''}`,
     '',
     ...textTable(head, rows, 2),
     '',

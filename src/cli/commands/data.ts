@@ -2,7 +2,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  choosePlacement, columnStats, describeShared, extractZips, formatBytes, openShared, SharedStore, zipsUncompressedBytes,
+  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, openShared, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type DType, type ExtractOptions, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../table.js';
@@ -71,8 +71,14 @@ export async function statsCommand(inputs: string[], o: DataOptions): Promise<vo
   for (const line of textTable(head, rows, 0, false)) console.log(line);
 }
 
-/** Shape, dtype, size and residency of a data file, and where a store for it would go. */
-export function infoCommand(file: string, o: DataOptions): void {
+/** Shape, dtype, size and residency of a data file, and where a store for it would go; or the compression engine. */
+export function infoCommand(file: string | undefined, o: DataOptions & { engine?: boolean }): void {
+  if (o.engine === true || file === undefined) {
+    if (file === undefined && o.engine !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray info needs a file, or --engine; see shmarray info --help.');
+    const engine = compressionEngine();
+    console.log(o.json ? JSON.stringify({ engine }) : engine);
+    if (file === undefined) return;
+  }
   // Mapped once, for its residency (mincore); the handle is checked without mapping.
   const a = openShared(fileHandle(file, o));
   const { resident, total } = a.residency();
