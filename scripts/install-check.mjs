@@ -37,7 +37,7 @@ function install(tarball, name, path) {
 import { createShared } from 'shmarray';
 const a = createShared('/dev/shm/shmarray-install-' + process.pid + '.f32', 1024, { overwrite: true });
 a.data[7] = 7.5;
-const seen = await new Promise((resolve, reject) => new Worker("import('shmarray').then(({ openShared }) => require('node:worker_threads').parentPort.postMessage(openShared(require('node:worker_threads').workerData).data[7]))", { eval: true, workerData: a.handle }).once('message', resolve).once('error', reject));
+const seen = await new Promise((resolve, reject) => new Worker("import('shmarray/worker').then(({ openShared }) => require('node:worker_threads').parentPort.postMessage(openShared(require('node:worker_threads').workerData).data[7]))", { eval: true, workerData: a.handle }).once('message', resolve).once('error', reject));
 a.close();
 (await import('node:fs')).rmSync(a.path);
 console.log(JSON.stringify({ node: process.version, seen }));

@@ -25,11 +25,13 @@ function sample(n: number): Buffer {
   return out;
 }
 
-/** gzip -t accepts the file and gzip -dc gives back exactly `expected`. */
+/** gzip -t accepts the file; gzip -dc, Node's gunzipSync and Python's gzip module give back exactly `expected`. */
 function checkWithGzip(file: string, expected: Buffer): void {
   execFileSync('gzip', ['-t', file]);
   assert.ok(execFileSync('gzip', ['-dc', file], { maxBuffer: 1 << 28 }).equals(expected), 'gzip -dc | cmp');
   assert.ok(gunzipSync(readFileSync(file)).equals(expected), "Node's gunzipSync reads every member");
+  const python = execFileSync('python3', ['-c', 'import gzip, sys; sys.stdout.buffer.write(gzip.open(sys.argv[1]).read())', file], { maxBuffer: 1 << 28 });
+  assert.ok(python.equals(expected), "Python's gzip module reads every member");
 }
 
 test('crc32Combine equals the CRC of the concatenation', () => {
@@ -90,6 +92,25 @@ describe('bad output or options', () => {
     await rejectsWithCode(gzipParallel(input, tmp.path('l.gz'), { level: 12 }), 'ERR_SHM_BAD_ARGUMENT');
     await rejectsWithCode(gzipParallel(input, tmp.path('c.gz'), { chunkSize: 10 }), 'ERR_SHM_BAD_ARGUMENT');
     assert.deepEqual(readdirSync(tmp.dir).filter((n) => n.endsWith('.gz') && (n.startsWith('l') || n.startsWith('c'))), []);
+  });
+
+  test('aborting a file being compressed on the addon threads: ERR_SHM_ABORTED, no output, no temporary file', async () => {
+    const dir = tempDir('shmarray-gzabort-');
+    try {
+      // 64 MiB of random bytes at level 9: seconds of work, aborted after 50 ms.
+      const file = dir.path('random.bin');
+      writeFileSync(file, randomBytes(64 * 1024 * KiB));
+      const started = Date.now();
+      await rejectsWithCode(gzipParallel(file, dir.path('out.gz'), { level: 9, workers: 2, signal: AbortSignal.timeout(50) }), 'ERR_SHM_ABORTED');
+      if (process.env['SHMARRAY_TEST_VERBOSE']) console.error(`aborted after ${Date.now() - started} ms`);
+      assert.deepEqual(readdirSync(dir.dir), ['random.bin']);
+      const aborted = new AbortController();
+      aborted.abort();
+      await rejectsWithCode(gzipParallel(file, dir.path('out.gz'), { signal: aborted.signal }), 'ERR_SHM_ABORTED');
+      assert.deepEqual(readdirSync(dir.dir), ['random.bin']);
+    } finally {
+      dir.dispose();
+    }
   });
 
   test('SIGINT in the middle of a stream leaves no partial output and no temporary file', async () => {

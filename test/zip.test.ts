@@ -1,8 +1,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, fork } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { execFileSync, fork, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { memoryUsage, SharedStore } from '../dist/index.js';
 import { fixture, rejectsWithCode, tempDir } from './helpers.js';
@@ -243,4 +243,48 @@ test('streamed: extracting a 256 MiB entry grows memory by < 25% of it, no more 
   if (process.env["SHMARRAY_TEST_VERBOSE"]) console.error(`peak growth: ${peaks.map((p) => (p / MiB).toFixed(1)).join(" / ")} MiB`);
   assert.ok(big < 0.25 * 256 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB for a 256 MiB entry`);
   assert.ok(big < small + 32 * MiB, `peak growth ${(big / MiB).toFixed(1)} MiB (256 MiB entry) vs ${(small / MiB).toFixed(1)} MiB (64 MiB entry)`);
+});
+
+test('an archive truncated while its entry inflates: ERR_SHM_IO from the SIGBUS guard, the process lives, no partial file', async () => {
+  const dir = tempDir('shmarray-zipcut-');
+  try {
+    // 128 MiB of random floats: deflate barely shrinks them and inflating them takes a few hundred
+    // milliseconds, time enough to cut the archive under the addon's mapping.
+    const floats = new Float32Array(32 * MiB);
+    for (let i = 0; i < floats.length; i++) floats[i] = Math.random();
+    const data = new Uint8Array(floats.buffer);
+    const zip = dir.path('floats.zip');
+    writeFileSync(zip, buildZip([{ name: 'floats.f32', data, payload: deflateRawSync(data, { level: 1 }) }]));
+    const out = dir.path('out');
+    mkdirSync(out);
+    const script = `import { extractZips } from ${JSON.stringify(new URL('../dist/index.js', import.meta.url).href)};
+      try { await extractZips([process.argv[1]], process.argv[2]); console.log(JSON.stringify({ ok: true })); }
+      catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script, zip, out], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    const exited = new Promise<[number | null, NodeJS.Signals | null]>((r) => child.once('exit', (code, signal) => r([code, signal])));
+    // The output file is sized before the archive is mapped and inflated: once it has its full size, cut.
+    let cut = false;
+    for (const deadline = Date.now() + 60_000; !cut && child.exitCode === null && Date.now() < deadline; ) {
+      const part = readdirSync(out).find((n) => n.endsWith('.part'));
+      if (part !== undefined && statSync(join(out, part), { throwIfNoEntry: false })?.size === data.length) {
+        await new Promise((r) => setTimeout(r, 2));
+        truncateSync(zip, 4096);
+        cut = true;
+      } else {
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    }
+    const [code, signal] = await exited;
+    assert.ok(cut, 'the archive was cut while the entry was being extracted');
+    assert.equal(signal, null, 'the child was not killed by SIGBUS');
+    assert.equal(code, 0);
+    const result = JSON.parse(stdout) as { ok?: boolean; code?: string; message?: string };
+    assert.equal(result.code, 'ERR_SHM_IO', JSON.stringify(result));
+    assert.match(result.message ?? '', /shrank/);
+    assert.deepEqual(readdirSync(out), [], 'no partial file is left');
+  } finally {
+    dir.dispose();
+  }
 });

@@ -1,0 +1,47 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { compressionEngine } from '../dist/index.js';
+// @ts-expect-error -- a plain .mjs build script, without types
+import { buildAddon, thisNodedir } from '../scripts/node-builds.mjs';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+const hasLibdeflate = existsSync('/usr/include/libdeflate.h') && ['/usr/lib/x86_64-linux-gnu/libdeflate.a', '/usr/lib/aarch64-linux-gnu/libdeflate.a', '/usr/lib64/libdeflate.a', '/usr/lib/libdeflate.a', '/usr/local/lib/libdeflate.a'].some((p) => existsSync(p));
+
+test('the engine is libdeflate when libdeflate-dev was there at build time, else the zlib inside Node; shmarray info --engine says which', () => {
+  const engine = compressionEngine();
+  if (process.env['SHMARRAY_BINDING'] === undefined) {
+    assert.match(engine, hasLibdeflate ? /^libdeflate \d+\.\d+/ : /^zlib \d+\.\d+.* \(Node's\)$/);
+  }
+  assert.equal(execFileSync(process.execPath, [cli, 'info', '--engine'], { encoding: 'utf8' }).trim(), engine);
+  assert.deepEqual(JSON.parse(execFileSync(process.execPath, [cli, 'info', '--engine', '--json'], { encoding: 'utf8' })), { engine });
+});
+
+// Run only by the suite under its own addon: a run under SHMARRAY_BINDING is this test's nested run.
+const nested = process.env['SHMARRAY_BINDING'] !== undefined;
+
+test("built with only a C++ compiler (the zlib inside Node), the addon passes the zip, store and gzip suites", { timeout: 600_000, skip: nested && 'running under a given SHMARRAY_BINDING' }, () => {
+  const nodedir = thisNodedir() as string | undefined;
+  assert.ok(nodedir !== undefined, `no Node headers beside ${process.execPath}; set npm_config_nodedir`);
+  const built = buildAddon('engine-zlib', nodedir, { engine: 'zlib' }) as { ok: boolean; path?: string; log?: string };
+  assert.ok(built.ok, built.log);
+  const binding = built.path as string;
+  const engine = execFileSync(process.execPath, ['-p', `require(${JSON.stringify(binding)}).ENGINE`], { encoding: 'utf8' }).trim();
+  assert.match(engine, /^zlib .* \(Node's\)$/);
+  const suites = ['zip', 'store', 'gzip'].map((s) => `test/${s}.test.ts`);
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...suites], {
+    cwd: root,
+    // Without NODE_TEST_CONTEXT: the nested runner then reports as a run of its own.
+    env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')), SHMARRAY_BINDING: binding },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  const count = (name: string): number => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
+  const failures = r.stdout.split('\n').filter((l) => /^\s*not ok/.test(l)).join('\n');
+  assert.equal(r.status, 0, `${failures}\n${r.stderr.slice(-2000)}`);
+  assert.equal(count('fail'), 0);
+  assert.ok(count('pass') > 50, `only ${count('pass')} tests ran`);
+});
