@@ -1,6 +1,8 @@
-// See codec.h. Two engines behind one interface, chosen when the addon is built (binding.gyp):
-// libdeflate (whole-buffer, ~1.7x zlib's inflate and ~1.6x its deflate at level 6 on float data)
-// when its static library is found, else the zlib that Node itself exports, which is always there.
+// See codec.h. Deflate: libdeflate when its static library is found at build time (binding.gyp;
+// ~2.2x Node's zlib at level 6 on float data), else the zlib that Node itself exports, which is
+// always there. Inflate: Node's zlib, streamed through a small buffer, in both builds: libdeflate
+// only inflates whole buffers, so its output must be a mapping, and the first stores into fresh
+// mapped pages cost more than its faster decoding saves (native-notes/compression.md).
 #include "codec.h"
 
 #include <errno.h>
@@ -15,10 +17,11 @@
 #include <algorithm>
 #include <mutex>
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <zlib.h>
 #ifdef SHMARRAY_LIBDEFLATE
 #include <libdeflate.h>
-#else
-#include <zlib.h>
 #endif
 
 namespace shmarray {
@@ -67,70 +70,76 @@ size_t PageSize() {
   return page;
 }
 
-// zlib counts in 32-bit units: feed it at most 1 GiB at a time.
+// zlib counts in 32-bit units: feed it at most 1 GiB of input at a time.
 constexpr uint64_t kSlice = uint64_t{1} << 30;
+// Inflated bytes go through a buffer this size, reused, then pwrite(2): it stays in cache, and
+// the kernel fills the file's pages far faster than first stores through a mapping do (measured
+// in native-notes/compression.md: 7x on this machine's tmpfs), with no output mapping to fault.
+constexpr size_t kChunk = size_t{256} << 10;
 
 struct Inflate {
   const uint8_t* in;
   uint64_t in_len;
-  uint8_t* out;
+  int out_fd;
   uint64_t out_len;
   int method;
-#ifdef SHMARRAY_LIBDEFLATE
-  libdeflate_decompressor* decompressor;
-#else
   z_stream* stream;
-#endif
+  uint8_t* chunk;
   // results
   int status;
+  int err;
   uint64_t produced;
   uint32_t crc;
   uint8_t head[8];
   int head_len;
 };
 
-uint32_t Crc32(const uint8_t* data, uint64_t n) {
+uint32_t Crc32(uint32_t crc, const uint8_t* data, uint64_t n) {
 #ifdef SHMARRAY_LIBDEFLATE
-  return libdeflate_crc32(0, data, n);
+  return libdeflate_crc32(crc, data, n);
 #else
-  uLong crc = crc32_z(0, Z_NULL, 0);
-  for (uint64_t at = 0; at < n; at += kSlice) crc = crc32_z(crc, data + at, std::min(kSlice, n - at));
-  return static_cast<uint32_t>(crc);
+  for (uint64_t at = 0; at < n; at += kSlice) crc = static_cast<uint32_t>(crc32_z(crc, data + at, std::min(kSlice, n - at)));
+  return crc;
 #endif
 }
 
-// Stored entries: a copy, bounded by the declared size.
+// Appends `n` bytes at the entry's current end (a->produced), with its CRC and first bytes.
+// A failed write leaves status kErrno (EFAULT: the archive shrank under a stored entry's copy).
+bool Emit(Inflate* a, const uint8_t* data, uint64_t n) {
+  if (a->head_len < static_cast<int>(sizeof a->head)) {
+    int take = static_cast<int>(std::min<uint64_t>(n, sizeof a->head - a->head_len));
+    memcpy(a->head + a->head_len, data, take);
+    a->head_len += take;
+  }
+  a->crc = Crc32(a->crc, data, n);
+  while (n > 0) {
+    ssize_t w = pwrite(a->out_fd, data, std::min<uint64_t>(n, kSlice), static_cast<off_t>(a->produced));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      a->err = w < 0 ? errno : ENOSPC;
+      a->status = a->err == EFAULT ? kChanged : kErrno;
+      return false;
+    }
+    data += w;
+    n -= static_cast<uint64_t>(w);
+    a->produced += static_cast<uint64_t>(w);
+  }
+  return true;
+}
+
+// Stored entries: written straight from the mapped archive, bounded by the declared size.
 void Copy(Inflate* a) {
-  uint64_t n = std::min(a->in_len, a->out_len);
-  memcpy(a->out, a->in, n);
-  a->produced = n;
+  if (!Emit(a, a->in, std::min(a->in_len, a->out_len))) return;
   a->status = a->in_len > a->out_len ? kSizeExceeded : a->in_len < a->out_len ? kSizeMismatch : kOk;
 }
 
-#ifdef SHMARRAY_LIBDEFLATE
-void Decompress(Inflate* a) {
-  size_t used = 0, made = 0;
-  libdeflate_result r = libdeflate_deflate_decompress_ex(a->decompressor, a->in, a->in_len, a->out, a->out_len, &used, &made);
-  if (r == LIBDEFLATE_SUCCESS) {
-    a->produced = made;
-    a->status = made == a->out_len ? kOk : kSizeMismatch;
-  } else if (r == LIBDEFLATE_INSUFFICIENT_SPACE) {
-    a->produced = a->out_len;
-    a->status = kSizeExceeded;
-  } else {
-    a->status = kCorrupt;
-  }
-}
-#else
+// Deflated entries: streamed through the chunk. Never writes past the declared size: the chunk
+// that would cross it is cut there and the entry reported as too large (a zip bomb stops here).
 void Decompress(Inflate* a) {
   z_stream* s = a->stream;
-  uint64_t in_left = a->in_len, out_left = a->out_len;
+  uint64_t in_left = a->in_len;
   const uint8_t* in = a->in;
-  uint8_t* out = a->out;
-  uint8_t probe;
-  bool probing = false;  // the declared size is full: any further byte means the entry is larger
   s->avail_in = 0;
-  s->avail_out = 0;
   for (;;) {
     if (s->avail_in == 0 && in_left > 0) {
       uint64_t n = std::min(kSlice, in_left);
@@ -139,43 +148,29 @@ void Decompress(Inflate* a) {
       in += n;
       in_left -= n;
     }
-    if (s->avail_out == 0 && !probing) {
-      if (out_left > 0) {
-        uint64_t n = std::min(kSlice, out_left);
-        s->next_out = out;
-        s->avail_out = static_cast<uInt>(n);
-        out += n;
-        out_left -= n;
-      } else {
-        probing = true;
-        s->next_out = &probe;
-        s->avail_out = 1;
-      }
-    }
+    s->next_out = a->chunk;
+    s->avail_out = static_cast<uInt>(kChunk);
     int r = inflate(s, Z_NO_FLUSH);
-    if (probing && s->avail_out == 0) {
-      a->produced = a->out_len;
-      a->status = kSizeExceeded;
+    uint64_t got = kChunk - s->avail_out;
+    uint64_t room = a->out_len - a->produced;
+    if (got > room) {
+      if (Emit(a, a->chunk, room)) a->status = kSizeExceeded;
       return;
     }
+    if (got > 0 && !Emit(a, a->chunk, got)) return;
     if (r == Z_STREAM_END) break;
     if (r == Z_OK) continue;
-    // Z_BUF_ERROR: no progress possible — the input ended before the stream did. Anything else is bad data.
+    // Z_BUF_ERROR: no progress possible (the input ended before the stream did); else bad data.
     a->status = kCorrupt;
     return;
   }
-  a->produced = a->out_len - out_left - (probing ? 0 : s->avail_out);
   a->status = a->produced == a->out_len ? kOk : kSizeMismatch;
 }
-#endif
 
 void InflateBody(void* arg) {
   Inflate* a = static_cast<Inflate*>(arg);
   if (a->method == 0) Copy(a);
   else Decompress(a);
-  if (a->status == kOk) a->crc = Crc32(a->out, a->produced);
-  a->head_len = static_cast<int>(std::min<uint64_t>(a->produced, sizeof a->head));
-  memcpy(a->head, a->out, a->head_len);
 }
 
 EntryResult Errno(const char* syscall, int err) {
@@ -189,14 +184,14 @@ EntryResult Errno(const char* syscall, int err) {
 }  // namespace
 
 const char* EngineName() {
-#ifdef SHMARRAY_LIBDEFLATE
-  return "libdeflate " LIBDEFLATE_VERSION_STRING;
-#else
-  static char name[64];
+  static char name[96];
   static std::once_flag once;
-  std::call_once(once, [] { snprintf(name, sizeof name, "zlib %s (Node's)", zlibVersion()); });
-  return name;
+#ifdef SHMARRAY_LIBDEFLATE
+  std::call_once(once, [] { snprintf(name, sizeof name, "libdeflate %s (deflate), zlib %s of Node (inflate)", LIBDEFLATE_VERSION_STRING, zlibVersion()); });
+#else
+  std::call_once(once, [] { snprintf(name, sizeof name, "zlib %s of Node (deflate, inflate)", zlibVersion()); });
 #endif
+  return name;
 }
 
 bool RunGuarded(void (*fn)(void*), void* arg) {
@@ -221,12 +216,15 @@ EntryResult InflateEntry(int archive_fd, uint64_t data_start, uint64_t comp_size
     r.status = kChanged;  // the directory was checked against the file: it shrank since
     return r;
   }
+  // Sized first: a full filesystem is ENOSPC here, before any work (tmpfs reserves the pages).
   if (ftruncate(out_fd, static_cast<off_t>(size)) != 0) return Errno("ftruncate", errno);
   if (size > 0) {
     int err = posix_fallocate(out_fd, 0, static_cast<off_t>(size));
     if (err != 0 && err != EOPNOTSUPP && err != EINVAL) return Errno("fallocate", err);
   }
 
+  // The archive is mapped read-only (the inflater reads it in place); a truncation under it is
+  // the SIGBUS the guard catches.
   size_t page = PageSize();
   uint64_t in_base = data_start & ~static_cast<uint64_t>(page - 1);
   size_t in_map = static_cast<size_t>(data_start - in_base + comp_size);
@@ -236,51 +234,35 @@ EntryResult InflateEntry(int archive_fd, uint64_t data_start, uint64_t comp_size
     if (in_addr == MAP_FAILED) return Errno("mmap", errno);
     madvise(in_addr, in_map, MADV_SEQUENTIAL);
   }
-  void* out_addr = nullptr;
-  if (size > 0) {
-    out_addr = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, out_fd, 0);
-    if (out_addr == MAP_FAILED) {
-      int err = errno;
-      if (in_addr != nullptr) munmap(in_addr, in_map);
-      return Errno("mmap", err);
-    }
-  }
 
   Inflate a;
   memset(&a, 0, sizeof a);
   a.in = in_addr == nullptr ? nullptr : static_cast<const uint8_t*>(in_addr) + (data_start - in_base);
   a.in_len = comp_size;
-  a.out = static_cast<uint8_t*>(out_addr);
+  a.out_fd = out_fd;
   a.out_len = size;
   a.method = method;
-  EntryResult r;
-  bool ready = true;
-#ifdef SHMARRAY_LIBDEFLATE
-  a.decompressor = method == 0 ? nullptr : libdeflate_alloc_decompressor();
-  ready = method == 0 || a.decompressor != nullptr;
-#else
   z_stream stream;
   memset(&stream, 0, sizeof stream);
   a.stream = &stream;
-  ready = method == 0 || inflateInit2(&stream, -15) == Z_OK;
-#endif
-  if (!ready) {
+  bool ready = method == 0 || inflateInit2(&stream, -15) == Z_OK;
+  a.chunk = method == 0 ? nullptr : static_cast<uint8_t*>(malloc(kChunk));
+  EntryResult r;
+  if (!ready || (method != 0 && a.chunk == nullptr)) {
     r = Errno("inflate", ENOMEM);
   } else if (!RunGuarded(InflateBody, &a)) {
     r.status = kChanged;
   } else {
     r.status = a.status;
+    r.err = a.err;
+    r.syscall = a.status == kErrno ? "write" : "";
     r.bytes = a.produced;
     r.crc = a.crc;
     r.head_len = a.head_len;
     memcpy(r.head, a.head, sizeof r.head);
   }
-#ifdef SHMARRAY_LIBDEFLATE
-  if (a.decompressor != nullptr) libdeflate_free_decompressor(a.decompressor);
-#else
+  free(a.chunk);
   if (method != 0 && ready) inflateEnd(&stream);
-#endif
-  if (out_addr != nullptr) munmap(out_addr, size);
   if (in_addr != nullptr) munmap(in_addr, in_map);
   return r;
 }

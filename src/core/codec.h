@@ -1,7 +1,7 @@
-// Deflate and inflate between memory mappings, with no V8 in sight: the engine (libdeflate when
-// it was found at build time, else the zlib inside Node), the SIGBUS guard that turns a file
+// Deflate and inflate with no V8 in sight: the engines (deflate: libdeflate when it was found at
+// build time, else the zlib inside Node; inflate: Node's zlib), the SIGBUS guard that turns a file
 // shrinking under a mapping into an error, and one zip entry inflated from a mapped archive into
-// a mapped output file. Called from worker threads of src/core/work.cc; every function is
+// its output file. Called from worker threads of src/core/work.cc; every function is
 // thread-safe and allocates only what it frees.
 #pragma once
 
@@ -11,7 +11,7 @@
 namespace shmarray {
 namespace codec {
 
-// "libdeflate 1.14" or "zlib 1.3.1 (Node's)".
+// "libdeflate 1.14 (deflate), zlib 1.3.1 of Node (inflate)" or "zlib 1.3.1 of Node (deflate, inflate)".
 const char* EngineName();
 
 // How an entry (or a chunk) went. The names are the `reason` of the ERR_SHM_BAD_ZIP JS reports.
@@ -35,8 +35,9 @@ struct EntryResult {
 };
 
 // Inflates (method 8) or copies (method 0) `comp_size` bytes at `data_start` of the archive into
-// `out_fd`, sized to `size` first (ftruncate + fallocate: a full filesystem is ENOSPC here, not a
-// SIGBUS later). Both files are mapped; nothing is buffered. Never writes past `size`.
+// `out_fd`, sized to `size` first (ftruncate + fallocate: a full filesystem is ENOSPC here). The
+// archive is mapped and read in place; the output is written with pwrite(2) from a 256 KiB buffer
+// reused for the whole entry. CRC-32 in the same pass. Never writes past `size`.
 EntryResult InflateEntry(int archive_fd, uint64_t data_start, uint64_t comp_size, int method, int out_fd, uint64_t size);
 
 // A gzip compressor of one level, reused chunk after chunk by one thread.

@@ -1,7 +1,7 @@
 /**
  * Extraction of zip entries into files of a directory: the addon inflates each entry from the
- * mapped archive straight into its mapped, pre-sized file (no buffers: memory does not grow with
- * its size), its CRC-32 and size are checked against the central directory, and a call either
+ * mapped archive into its pre-sized file through one small reused buffer (memory does not grow
+ * with its size; nothing for V8 to collect), its CRC-32 and size are checked against the central directory, and a call either
  * extracts every entry or leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
@@ -188,14 +188,14 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
         const part = partName(final, token);
         created.push(part);
         try {
-          outs.push(await open(part, 'wx+', 0o600)); // read-write: the addon maps it
+          outs.push(await open(part, 'wx', 0o600)); // the addon writes it
         } catch (err) {
           throw fsError(err, 'create', part);
         }
         done.push({ final, part, head: new Uint8Array(0), entry, name });
         specs.push({ dataStart: await dataStart(zip, entry), compressedSize: entry.compressedSize, method: entry.compressionMethod, outFd: (outs.at(-1) as FileHandle).fd, size: entry.uncompressedSize });
       }
-      // Every entry at once, on the addon's threads: archive and outputs mapped, nothing buffered.
+      // Every entry at once, on the addon's threads: the archive mapped, each output written from a small buffer.
       const archive = await open(zipPath, 'r');
       let results: InflateResult[];
       try {
