@@ -54,3 +54,18 @@ export async function samplePeak(pid: number, until: Promise<unknown>, everyMs: 
   await settled;
   return { rss, anonymous };
 }
+
+/**
+ * Fills `out` with float32 in [0, 1) of 24 random bits each, as np.random.rand gives: the data of
+ * issue 13's anchors, nearly incompressible (only the exponent bytes repeat). xorshift32 from
+ * `seed` (not 0): deterministic, and no easier for deflate than numpy's generator.
+ */
+export function fillRandom(out: Float32Array, seed: number): void {
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < out.length; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) >>> 8) / 2 ** 24;
+  }
+}
