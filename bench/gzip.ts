@@ -1,9 +1,11 @@
 /**
- * Parallel gzip on a 256 MiB float32 file and a 256 MiB CSV text, side by side: gzip -6,
- * pigz -6 -p 2, Node's single-thread zlib.gzipSync, and shmarray gzip with 1 and 2 workers
- * (multi-member and single-member). Then the peak memory of `shmarray gzip` on 1 MiB (baseline),
- * 256 MiB and 2 GiB mapped inputs, sampled from outside the process.
- *   npm run bench:gzip [-- --size 256 --big 2048 --memory-only --json bench/out/gzip.json]
+ * Parallel gzip on 256 MiB of random float32 (as np.random.rand gives), of the benchmark's sensor
+ * float32 and of CSV text, side by side, each tool a whole process: gzip -6, pigz -6 -p 2, Node's
+ * single-thread zlib.gzipSync (in this process), and `shmarray gzip` with 1 and 2 workers
+ * (multi-member and single-member). Then size and speed per level (1–9) on random floats and CSV,
+ * and the peak memory of `shmarray gzip` on 1 MiB (baseline), 256 MiB and 4 GiB mapped inputs,
+ * sampled from outside the process.
+ *   npm run bench:gzip [-- --size 256 --big 4096 --level-size 64 --memory-only --json bench/out/gzip.json]
  */
 import { execFileSync, execSync, spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
@@ -11,12 +13,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
-import { gzipParallel } from '../dist/index.js';
+import { compressionEngine } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
-import { machine, printTable, samplePeak, timeAsync, writeJson } from './report.js';
+import { fillRandom, machine, printTable, samplePeak, timeAsync, writeJson } from './report.js';
 import { stopwatch } from '../dist/core/clock.js';
 
-const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '2048' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '4096' }, 'level-size': { type: 'string', default: '64' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
 const MiB = 2 ** 20;
 const size = Number(values.size) * MiB;
 const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
@@ -30,15 +32,19 @@ function ensure(tool: string): void {
   }
 }
 
-/** Writes `bytes` of float32 rows, or of the same rows as CSV text, in 16 MiB pieces. */
-function makeInput(path: string, bytes: number, kind: 'f32' | 'csv'): void {
+type Kind = 'rand' | 'f32' | 'csv';
+const KIND_NAMES: Record<Kind, string> = { rand: 'random float32 (np.random.rand)', f32: 'sensor float32', csv: 'CSV text' };
+
+/** Writes `bytes` of random float32, of sensor float32 rows, or of the same rows as CSV text, in 16 MiB pieces. */
+function makeInput(path: string, bytes: number, kind: Kind): void {
   const fd = openSync(path, 'w');
   const rows = (4 * MiB) / 4;
   const block = new Float32Array(rows * 4);
   for (let written = 0, first = 0; written < bytes; first += rows) {
-    fillRows(block, 4, first, 3);
+    if (kind === 'rand') fillRandom(block, first + 1);
+    else fillRows(block, 4, first, 3);
     let piece: Buffer;
-    if (kind === 'f32') piece = Buffer.from(block.buffer);
+    if (kind !== 'csv') piece = Buffer.from(block.buffer);
     else {
       const lines: string[] = [];
       for (let r = 0; r < rows; r++) lines.push(`${block[r * 4]?.toFixed(3)},${block[r * 4 + 1]},${block[r * 4 + 2]},${block[r * 4 + 3]}\n`);
@@ -64,7 +70,8 @@ ensure('gzip');
 const work = mkdtempSync('/dev/shm/shmarray-bench-gzip-');
 const results: Record<string, unknown>[] = [];
 try {
-  for (const kind of values['memory-only'] ? [] : (['f32', 'csv'] as const)) {
+  console.log(`engine: ${compressionEngine()}`);
+  for (const kind of values['memory-only'] ? [] : (['rand', 'f32', 'csv'] as const)) {
     const input = join(work, `input.${kind}`);
     console.error(`making a ${values.size} MiB ${kind} input…`);
     makeInput(input, size, kind);
@@ -84,16 +91,15 @@ try {
       rows.push({ tool: 'node zlib.gzipSync (1 thread)', seconds, bytes: z.length });
     }
     for (const [workers, single] of [[1, false], [2, false], [2, true]] as const) {
-      let bytes = 0;
-      const seconds = await timeAsync(async () => (bytes = (await gzipParallel(input, out, { workers, level: 6, singleMember: single })).bytesOut));
+      const seconds = await timeAsync(() => execFileSync(process.execPath, [cli, 'gzip', input, '-o', out, '--workers', String(workers), '--level', '6', ...(single ? ['--single-member'] : [])]));
       execFileSync('gzip', ['-t', out]);
-      rows.push({ tool: `shmarray gzip, ${workers} worker${workers > 1 ? 's' : ''}${single ? ', single member' : ''}`, seconds, bytes });
+      rows.push({ tool: `shmarray gzip, ${workers} worker${workers > 1 ? 's' : ''}${single ? ', single member' : ''}`, seconds, bytes: statSync(out).size });
       rmSync(out);
     }
     const node = rows.find((r) => r.tool.startsWith('node'));
     const pigz = rows.find((r) => r.tool.startsWith('pigz'));
     const ref = rows.find((r) => r.tool.startsWith('gzip'));
-    console.log(`\n${kind === 'f32' ? 'float32' : 'CSV text'}, ${values.size} MiB`);
+    console.log(`\n${KIND_NAMES[kind]}, ${values.size} MiB`);
     printTable(['tool', 'seconds', 'MiB/s', 'vs node 1-thread', 'vs pigz -p 2', 'output', 'vs gzip -6 size'], rows.map((r) => [
       r.tool,
       r.seconds.toFixed(2),
@@ -105,6 +111,29 @@ try {
     ]));
     results.push({ input: kind, bytes: size, rows });
     rmSync(input);
+  }
+
+  // Size and speed per level: the engine's own levels (libdeflate's 1–9 are not zlib's).
+  const levelSize = Number(values['level-size']) * MiB;
+  const levels: { input: Kind; level: number; seconds: number; bytes: number; gzipBytes: number }[] = [];
+  for (const kind of values['memory-only'] ? [] : (['rand', 'csv'] as const)) {
+    const input = join(work, `level.${kind}`);
+    makeInput(input, levelSize, kind);
+    const out = join(work, 'level.gz');
+    for (let level = 1; level <= 9; level++) {
+      const seconds = await timeAsync(() => execFileSync(process.execPath, [cli, 'gzip', input, '-o', out, '--workers', '2', '--level', String(level)]));
+      const bytes = statSync(out).size;
+      rmSync(out);
+      const gzipBytes = execSync(`gzip -${level} -c ${input} | wc -c`, { encoding: 'utf8' });
+      levels.push({ input: kind, level, seconds, bytes, gzipBytes: Number(gzipBytes.trim()) });
+    }
+    rmSync(input);
+  }
+  if (levels.length > 0) {
+    console.log(`\nshmarray gzip --workers 2 per level, ${values['level-size']} MiB inputs (size vs gzip at the same level)`);
+    printTable(['input', 'level', 'seconds', 'MiB/s', 'output', 'vs gzip -N size'], levels.map((l) => [
+      KIND_NAMES[l.input], String(l.level), l.seconds.toFixed(2), (levelSize / MiB / l.seconds).toFixed(0), `${(l.bytes / MiB).toFixed(2)} MiB (${((100 * l.bytes) / levelSize).toFixed(1)}%)`, `${(((l.bytes - l.gzipBytes) / l.gzipBytes) * 100).toFixed(2)}%`,
+    ]));
   }
 
   const memory: Record<string, unknown>[] = [];
@@ -120,7 +149,7 @@ try {
   }
   console.log('\nshmarray gzip --workers 2 (worker_threads), mapped input, peak memory of the whole process');
   printTable(['input', 'peak RSS', 'peak anonymous', 'seconds'], memory.map((m) => [`${((m['bytes'] as number) / MiB).toFixed(0)} MiB`, `${((m['peakRss'] as number) / MiB).toFixed(1)} MiB`, `${((m['peakAnonymous'] as number) / MiB).toFixed(1)} MiB`, (m['seconds'] as number).toFixed(1)]));
-  writeJson(values.json, { machine: machine(), results, memory });
+  writeJson(values.json, { machine: machine(), engine: compressionEngine(), results, levels, memory });
   writeFileSync(join(work, '.done'), '');
   console.log(`\nJSON: ${values.json}`);
 } finally {

@@ -279,6 +279,8 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     advise(buffer: unknown, advice: unknown): void;
     residency(buffer: unknown): [number, number];
     liveMappings(): number;
+    inflateEntries(archiveFd: unknown, specs: unknown, threads: unknown): [Promise<unknown>, number];
+    gzipFile(inFd: unknown, offset: unknown, length: unknown, outFd: unknown, level: unknown, chunk: unknown, threads: unknown): [Promise<unknown>, number];
     PAGE_SIZE: number;
     MADV_NORMAL: number;
   };
@@ -308,6 +310,44 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
       const live = b.liveMappings();
       assert.throws(() => b.map(...(args as [unknown, unknown, unknown, unknown, unknown])), Error);
       assert.equal(b.liveMappings(), live, 'nothing was mapped');
+    });
+  }
+
+  const spec = (v: number[]): Float64Array => new Float64Array(v);
+  const badInflate: [string, unknown[]][] = [
+    ['archive fd not a number', ['3', spec([0, 10, 8, fd, 10]), 1]],
+    ['specs not a Float64Array', [fd, [0, 10, 8, fd, 10], 1]],
+    ['specs not whole entries (4 values)', [fd, spec([0, 10, 8, fd]), 1]],
+    ['negative data start', [fd, spec([-1, 10, 8, fd, 10]), 1]],
+    ['NaN compressed size', [fd, spec([0, NaN, 8, fd, 10]), 1]],
+    ['fractional size', [fd, spec([0, 10, 8, fd, 10.5]), 1]],
+    ['size past 2^53', [fd, spec([0, 10, 8, fd, 2 ** 60]), 1]],
+    ['method 9 (neither stored nor deflate)', [fd, spec([0, 10, 9, fd, 10]), 1]],
+    ['output fd past int32', [fd, spec([0, 10, 8, 2 ** 40, 10]), 1]],
+    ['data start + compressed size past 2^53', [fd, spec([2 ** 52, 2 ** 52, 8, fd, 10]), 1]],
+    ['0 threads', [fd, spec([0, 10, 8, fd, 10]), 0]],
+    ['257 threads', [fd, spec([0, 10, 8, fd, 10]), 257]],
+  ];
+  for (const [name, args] of badInflate) {
+    test(`inflateEntries refuses: ${name}`, () => {
+      assert.throws(() => b.inflateEntries(...(args as [unknown, unknown, unknown])), TypeError);
+    });
+  }
+  const badGzip: [string, unknown[]][] = [
+    ['negative input fd', [-1, 0, 10, fd, 6, 4096, 1]],
+    ['output fd a string', [fd, 0, 10, '1', 6, 4096, 1]],
+    ['NaN offset', [fd, NaN, 10, fd, 6, 4096, 1]],
+    ['offset + length past 2^53', [fd, 2 ** 52, 2 ** 52, fd, 6, 4096, 1]],
+    ['level 10', [fd, 0, 10, fd, 10, 4096, 1]],
+    ['level -1', [fd, 0, 10, fd, -1, 4096, 1]],
+    ['level 6.5', [fd, 0, 10, fd, 6.5, 4096, 1]],
+    ['chunk 0', [fd, 0, 10, fd, 6, 0, 1]],
+    ['chunk past 512 MiB', [fd, 0, 10, fd, 6, 512 * MiB + 1, 1]],
+    ['Infinity threads', [fd, 0, 10, fd, 6, 4096, Infinity]],
+  ];
+  for (const [name, args] of badGzip) {
+    test(`gzipFile refuses: ${name}`, () => {
+      assert.throws(() => b.gzipFile(...(args as [unknown, unknown, unknown, unknown, unknown, unknown, unknown])), TypeError);
     });
   }
 
