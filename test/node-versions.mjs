@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { buildAddon, root, unpackNode } from '../scripts/node-builds.mjs';
 
 const majors = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ['22', '24', '26'];
-const suites = ['native', 'shared-array', 'workers', 'map-cache'].map((s) => `test/${s}.test.ts`);
+const suites = ['native', 'shared-array', 'workers', 'map-cache', 'zip', 'gzip'].map((s) => `test/${s}.test.ts`);
 
 function runSuites(bin, binding) {
   const env = { ...process.env, ...(binding ? { SHMARRAY_BINDING: binding } : {}) };

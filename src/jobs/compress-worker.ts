@@ -71,5 +71,8 @@ export default function compress(task: CompressTask): Uint8Array {
     out.set(data);
     new DataView(out.buffer).setUint32(data.length, crc32(input), true);
   }
+  // A small result may be a slice of Buffer's shared pool: moving it would take the whole pool
+  // (Node 24 refuses: DataCloneError). Such results are small; they are copied out first.
+  if (out.byteOffset !== 0 || out.byteLength !== out.buffer.byteLength) out = new Uint8Array(out);
   return (Tinypool.isWorkerThread ? Tinypool.move(out) : out) as Uint8Array;
 }
