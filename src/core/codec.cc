@@ -9,6 +9,8 @@
 #include <fcntl.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,8 +19,6 @@
 #include <algorithm>
 #include <mutex>
 
-#include <stdio.h>
-#include <stdlib.h>
 #include <zlib.h>
 #ifdef SHMARRAY_LIBDEFLATE
 #include <libdeflate.h>

@@ -237,9 +237,9 @@ function statusName(n: number): CodecStatus {
 }
 
 /**
- * The engine the addon inflates zip entries and deflates gzip members with: `libdeflate 1.14`
- * when libdeflate-dev was there at build time (and in the prebuilt binaries), else the zlib inside
- * Node, e.g. `libdeflate 1.14 (deflate), zlib 1.3.1 of Node (inflate)`, or `zlib 1.3.1 of Node (deflate, inflate)`.
+ * The engines the addon deflates gzip members and inflates zip entries with:
+ * `libdeflate 1.14 (deflate), zlib 1.3.1 of Node (inflate)` when libdeflate-dev was there at build
+ * time (and in the prebuilt binaries), else `zlib 1.3.1 of Node (deflate, inflate)`.
  */
 export function engine(): string {
   return load().ENGINE;

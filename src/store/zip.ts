@@ -1,8 +1,8 @@
 /**
  * Extraction of zip entries into files of a directory: the addon inflates each entry from the
  * mapped archive into its pre-sized file through one small reused buffer (memory does not grow
- * with its size; nothing for V8 to collect), its CRC-32 and size are checked against the central directory, and a call either
- * extracts every entry or leaves nothing behind.
+ * with its size; nothing for V8 to collect), its CRC-32 and size are checked against the central
+ * directory, and a call either extracts every entry or leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
 import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
