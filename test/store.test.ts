@@ -94,14 +94,21 @@ describe('files and names', () => {
 
 describe('crash safety', () => {
   /** Runs store-child.mjs, returns its store directory and how it ended. */
-  async function child(how: string, signal?: NodeJS.Signals): Promise<{ dir: string; code: number | null; signal: NodeJS.Signals | null }> {
-    const c = fork(fixture('store-child.mjs'), [how, tmp.dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const dir = await new Promise<string>((r) => c.once('message', (m) => r(String(m))));
+  async function child(
+    how: string,
+    signal?: NodeJS.Signals,
+    execArgv: string[] = [],
+  ): Promise<{ dir: string; code: number | null; signal: NodeJS.Signals | null; said: string[] }> {
+    const c = fork(fixture('store-child.mjs'), [how, tmp.dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'], execArgv });
+    const messages: string[] = [];
+    const first = new Promise<string>((r) => c.once('message', (m) => r(String(m))));
+    c.on('message', (m) => messages.push(String(m)));
+    const dir = await first;
     assert.ok(existsSync(dir), 'the child made its store');
     c.send('go');
     if (signal !== undefined) c.kill(signal);
     const [code, sig] = (await new Promise((r) => c.once('exit', (...a) => r(a)))) as [number | null, NodeJS.Signals | null];
-    return { dir, code, signal: sig };
+    return { dir, code, signal: sig, said: messages.slice(1) };
   }
 
   test('normal exit without dispose removes the store', async () => {
@@ -115,6 +122,26 @@ describe('crash safety', () => {
     assert.equal(r.code, 1);
     assert.equal(existsSync(r.dir), false);
   });
+
+  test('an unhandled rejection removes the store and still fails the process', async () => {
+    const r = await child('reject');
+    assert.equal(r.code, 1);
+    assert.equal(existsSync(r.dir), false);
+  });
+
+  const survivals = [
+    ['an app that handles an uncaught exception itself', 'throw-handled', []],
+    ['an app that handles an unhandled rejection itself', 'reject-handled', []],
+    ['an app run with --unhandled-rejections=warn, after a rejection', 'reject-later', ['--unhandled-rejections=warn']],
+  ] as const;
+  for (const [who, how, execArgv] of survivals) {
+    test(`${who} keeps its store usable; the store goes when it exits`, async () => {
+      const r = await child(how, undefined, [...execArgv]);
+      assert.deepEqual(r.said, ['dir exists: true, create: ok']);
+      assert.equal(r.code, 0);
+      assert.equal(existsSync(r.dir), false);
+    });
+  }
 
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
     test(`${signal} removes the store, then the process dies of ${signal} as it would have`, async () => {

@@ -1,6 +1,11 @@
 /**
- * Removal of store directories and unfinished outputs when the process ends: normally, by SIGINT/SIGTERM/SIGHUP, or by
- * an uncaught exception. SIGKILL cannot be caught; its leftovers are swept by the next store.
+ * Removal of store directories and unfinished outputs when the process ends: normally, by
+ * SIGINT/SIGTERM/SIGHUP, or by an uncaught exception or unhandled rejection. SIGKILL (and
+ * `--abort-on-uncaught-exception`) cannot be caught; their leftovers are swept by the next store.
+ *
+ * An exception or rejection is left to the 'exit' event: Node emits it on the way out of a fatal
+ * one (main thread and worker threads alike), and not at all when the application handles it and
+ * goes on — then its stores must stay usable, as they do when it handles a signal itself.
  *
  * Signals reach only the main thread, so a directory registered in a worker thread is also
  * announced to the main thread (a BroadcastChannel), which removes it on a signal or at exit —
@@ -64,7 +69,6 @@ function install(): void {
   if (installed) return;
   installed = true;
   process.on('exit', removeAll);
-  process.on('uncaughtExceptionMonitor', removeAll);
   // Worker threads get no signals: their directories are announced to the main thread.
   if (isMainThread) for (const s of SIGNALS) process.on(s, onSignal);
 }
