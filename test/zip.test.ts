@@ -50,6 +50,35 @@ describe('archives made by others', () => {
     assert.equal(stored.data[19], 19 / 8);
   });
 
+  const bsdtar = ['/usr/bin/bsdtar', 'bsdtar'].find((b) => {
+    try {
+      execFileSync(b, ['--version'], { stdio: 'ignore' });
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  for (const [how, command] of [
+    ['to stdout', 'bsdtar --format zip -cf - values.f32 counts.i32 > "$1"'],
+    ['through a pipe', 'bsdtar --format zip -cf - values.f32 counts.i32 | cat > "$1"'],
+  ] as const) {
+    test(`bsdtar (libarchive) writing ${how}: the zero padding after the end record is accepted`, { skip: bsdtar === undefined && 'NOT RUN: bsdtar is missing (apt-get install libarchive-tools; .ci/run installs it)' }, async () => {
+      const src = tmp.path(`bsdtar-src-${how.length}`);
+      mkdirSync(src, { recursive: true });
+      writeFileSync(join(src, 'values.f32'), f32(4000, (i) => i / 8));
+      writeFileSync(join(src, 'counts.i32'), new Uint8Array(Int32Array.from({ length: 32 }, (_, i) => i - 7).buffer));
+      const zip = tmp.path(`bsdtar-${how.length}.zip`);
+      execFileSync('sh', ['-c', command.replace(/^bsdtar/, bsdtar as string), 'sh', zip], { cwd: src });
+      const bytes = readFileSync(zip);
+      assert.equal(bytes.length % 10240, 0, 'bsdtar padded its output to a block');
+      assert.ok(bytes.subarray(-100).every((b) => b === 0), 'the archive ends in zero padding');
+      const [values, counts] = await store.extractZip(zip, { dtype: 'int32', columns: 4 });
+      assert.deepEqual(values?.shape, [1000, 4]);
+      assert.equal(new Float32Array(values?.data.buffer ?? new ArrayBuffer(0))[3999], 3999 / 8);
+      assert.deepEqual(Array.from(counts?.data ?? []), Array.from({ length: 32 }, (_, i) => i - 7));
+    });
+  }
+
   test('a Zip64 archive', async () => {
     const [a] = await store.extractZip(tmp.path('zip64.zip'), { shape: [1000, 4] });
     assert.ok(a);

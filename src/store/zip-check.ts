@@ -82,12 +82,24 @@ function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] 
   return entries;
 }
 
+/** An archive opened for reading whose structure {@link openCheckedZip} has validated. */
+export interface CheckedZip {
+  /** Open read-only; the caller closes it. */
+  fd: number;
+  /**
+   * Where the archive ends: just after its end of central directory record and comment. Bytes
+   * after it (the zeros bsdtar pads its output to a 10240-byte block with) are not the archive's.
+   */
+  end: number;
+}
+
 /**
- * Validates the archive's structure (see the module comment). Throws ERR_SHM_NOT_FOUND /
- * ERR_SHM_NOT_A_FILE / ERR_SHM_PERMISSION for the file itself and ERR_SHM_BAD_ZIP for its
- * contents; reads only the directory and the local headers, never entry data.
+ * Opens `path` and validates the archive's structure (see the module comment). Throws
+ * ERR_SHM_NOT_FOUND / ERR_SHM_NOT_A_FILE / ERR_SHM_PERMISSION for the file itself and
+ * ERR_SHM_BAD_ZIP for its contents, with nothing left open; reads only the directory and the local
+ * headers, never entry data.
  */
-export function checkZipStructure(path: string): void {
+export function openCheckedZip(path: string): CheckedZip {
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
@@ -95,55 +107,70 @@ export function checkZipStructure(path: string): void {
     throw fsError(err, 'open the zip archive', path);
   }
   try {
-    const st = fstatSync(fd);
-    if (!st.isFile()) {
-      throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the archive itself (a pipe or device cannot be read as a zip).`, { path });
-    }
-    const size = st.size;
-    if (size < 22) throw bad(path, 'not-a-zip', `not a zip archive (${size} bytes, shorter than an end of central directory record).`);
-    const tailStart = Math.max(0, size - 22 - 0xffff);
-    const tail = readAt(fd, tailStart, size - tailStart);
-    let eocd = -1;
-    for (let i = tail.length - 22; i >= 0; i--) {
-      if (tail.readUInt32LE(i) === EOCD && i + 22 + tail.readUInt16LE(i + 20) === tail.length) {
-        eocd = i;
-        break;
-      }
-    }
-    if (eocd < 0) throw bad(path, 'not-a-zip', 'not a zip archive, or truncated (no end of central directory record).');
-    const eocdOffset = tailStart + eocd;
-    let count = tail.readUInt16LE(eocd + 10);
-    let directorySize = tail.readUInt32LE(eocd + 12);
-    let directoryOffset = tail.readUInt32LE(eocd + 16);
-    let directoryEnd = eocdOffset;
-    if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === ZIP64_LOCATOR) {
-      const recordOffset = u64(tail, eocd - 20 + 8);
-      if (!(recordOffset + 56 <= eocdOffset - 20)) {
-        throw bad(path, 'bad-zip64', `its zip64 locator points at byte ${recordOffset}, outside the ${size}-byte file.`, { offset: String(recordOffset) });
-      }
-      const record = readAt(fd, recordOffset, 56);
-      if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_EOCD) throw bad(path, 'bad-zip64', 'its zip64 end of central directory record is missing.');
-      const count64 = u64(record, 32);
-      if (count !== 0xffff && count64 !== count) {
-        throw bad(path, 'count-mismatch', `its zip64 record counts ${count64} entries, its end of central directory record ${count}.`);
-      }
-      count = count64;
-      directorySize = u64(record, 40);
-      directoryOffset = u64(record, 48);
-      directoryEnd = recordOffset;
-    }
-    if (!(directoryOffset + directorySize <= directoryEnd)) {
-      throw bad(path, 'bad-directory-offset', `its central directory (${directorySize} bytes at ${directoryOffset}) lies outside the file.`, { offset: String(directoryOffset), bytes: String(directorySize) });
-    }
-    if (directorySize > MAX_DIRECTORY_BYTES) throw bad(path, 'directory-too-large', `its central directory is ${directorySize} bytes, more than shmarray reads (${MAX_DIRECTORY_BYTES}).`);
-    if (!Number.isSafeInteger(count) || count * 46 > directorySize) {
-      throw bad(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
-    }
-    const entries = parseCentral(readAt(fd, directoryOffset, directorySize), count, path);
-    checkEntries(fd, entries, directoryOffset, path);
-  } finally {
+    return { fd, end: checkStructure(fd, path) };
+  } catch (err) {
     closeSync(fd);
+    throw err;
   }
+}
+
+/**
+ * The end of central directory record nearest the end of `tail`, searched backwards as unzip,
+ * Python's zipfile and 7-Zip do: its comment must fit in what follows it, and anything after the
+ * comment is trailing bytes, not a reason to refuse the archive. Returns -1 when there is none.
+ */
+function findEndRecord(tail: Buffer): number {
+  for (let i = tail.length - 22; i >= 0; i--) {
+    if (tail.readUInt32LE(i) === EOCD && i + 22 + tail.readUInt16LE(i + 20) <= tail.length) return i;
+  }
+  return -1;
+}
+
+/** Validates the archive open on `fd`; returns where it ends (see {@link CheckedZip.end}). */
+function checkStructure(fd: number, path: string): number {
+  const st = fstatSync(fd);
+  if (!st.isFile()) {
+    throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the archive itself (a pipe or device cannot be read as a zip).`, { path });
+  }
+  const size = st.size;
+  if (size < 22) throw bad(path, 'not-a-zip', `not a zip archive (${size} bytes, shorter than an end of central directory record).`);
+  // The record (22 bytes), its comment and any trailing bytes within the last 64 KiB + 22, as
+  // Python's zipfile looks (bsdtar pads to a 10240-byte block at most).
+  const tailStart = Math.max(0, size - 22 - 0x10000);
+  const tail = readAt(fd, tailStart, size - tailStart);
+  const eocd = findEndRecord(tail);
+  if (eocd < 0) throw bad(path, 'not-a-zip', 'not a zip archive, or truncated (no end of central directory record).');
+  const eocdOffset = tailStart + eocd;
+  let count = tail.readUInt16LE(eocd + 10);
+  let directorySize = tail.readUInt32LE(eocd + 12);
+  let directoryOffset = tail.readUInt32LE(eocd + 16);
+  let directoryEnd = eocdOffset;
+  if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === ZIP64_LOCATOR) {
+    const recordOffset = u64(tail, eocd - 20 + 8);
+    if (!(recordOffset + 56 <= eocdOffset - 20)) {
+      throw bad(path, 'bad-zip64', `its zip64 locator points at byte ${recordOffset}, outside the ${size}-byte file.`, { offset: String(recordOffset) });
+    }
+    const record = readAt(fd, recordOffset, 56);
+    if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_EOCD) throw bad(path, 'bad-zip64', 'its zip64 end of central directory record is missing.');
+    const count64 = u64(record, 32);
+    if (count !== 0xffff && count64 !== count) {
+      throw bad(path, 'count-mismatch', `its zip64 record counts ${count64} entries, its end of central directory record ${count}.`);
+    }
+    count = count64;
+    directorySize = u64(record, 40);
+    directoryOffset = u64(record, 48);
+    directoryEnd = recordOffset;
+  }
+  if (!(directoryOffset + directorySize <= directoryEnd)) {
+    throw bad(path, 'bad-directory-offset', `its central directory (${directorySize} bytes at ${directoryOffset}) lies outside the file.`, { offset: String(directoryOffset), bytes: String(directorySize) });
+  }
+  if (directorySize > MAX_DIRECTORY_BYTES) throw bad(path, 'directory-too-large', `its central directory is ${directorySize} bytes, more than shmarray reads (${MAX_DIRECTORY_BYTES}).`);
+  if (!Number.isSafeInteger(count) || count * 46 > directorySize) {
+    throw bad(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
+  }
+  const entries = parseCentral(readAt(fd, directoryOffset, directorySize), count, path);
+  checkEntries(fd, entries, directoryOffset, path);
+  return eocdOffset + 22 + tail.readUInt16LE(eocd + 20);
 }
 
 /** Local headers, data ranges, declared sizes and overlaps of every entry. */

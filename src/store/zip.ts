@@ -5,11 +5,13 @@
  * directory, and a call either extracts every entry or leaves nothing behind.
  */
 import { randomBytes } from 'node:crypto';
+import { closeSync, createReadStream, read as fsRead } from 'node:fs';
 import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import type yauzl from 'yauzl';
 import { parseDType, type DType } from '../core/dtype.js';
-import { checkZipStructure } from './zip-check.js';
+import { openCheckedZip } from './zip-check.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { inflateEntries, type InflateResult, type InflateSpec } from '../core/native.js';
 import { isNpy } from '../core/npy.js';
@@ -37,19 +39,41 @@ function badZip(path: string, reason: string, message: string, extra: Record<str
   return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
 }
 
+/** yauzl's reader over an archive already open and checked: it sees the archive up to its end record, not the padding after it. */
+function fdReader(yauzlModule: typeof yauzl, fd: number): yauzl.RandomAccessReader {
+  class FdReader extends yauzlModule.RandomAccessReader {
+    override _readStreamForRange(start: number, end: number): Readable {
+      return createReadStream('', { fd, start, end: end - 1, autoClose: false });
+    }
+    override read(buffer: Buffer, offset: number, length: number, position: number, callback: (err: Error | null) => void): void {
+      fsRead(fd, buffer, offset, length, position, (err, n) => callback(err ?? (n < length ? new Error('unexpected end of the archive') : null)));
+    }
+    override close(callback: (err: Error | null) => void): void {
+      closeSync(fd);
+      callback(null);
+    }
+  }
+  return new FdReader();
+}
+
 async function openZip(path: string): Promise<yauzl.ZipFile> {
   // yauzl trusts the directory's offsets; a hostile one can crash the process from inside its callbacks.
-  checkZipStructure(path);
-  // Loaded on first use: importing shmarray need not pay for a zip reader (~14 ms, bench:import).
-  const { default: yauzlModule } = await import('yauzl');
+  const { fd, end } = openCheckedZip(path);
+  let yauzlModule: typeof yauzl;
+  try {
+    // Loaded on first use: importing shmarray need not pay for a zip reader (~14 ms, bench:import).
+    yauzlModule = (await import('yauzl')).default;
+  } catch (err) {
+    closeSync(fd);
+    throw err;
+  }
   return new Promise((resolve, reject) => {
     // decodeStrings: false — entry names stay bytes: they are never used as paths, so a hostile
     // name (../../x, /etc/passwd, NUL bytes) cannot fail or steer the extraction.
-    yauzlModule.open(path, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
-      if (err === null && zip !== undefined) return resolve(zip);
-      const e = fsError(err, 'open the zip archive', path);
-      if (e instanceof ShmArrayError) return reject(e);
-      reject(badZip(path, 'not-a-zip', `not a zip archive, or truncated (${(err as Error).message}).`));
+    yauzlModule.fromRandomAccessReader(fdReader(yauzlModule, fd), end, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
+      if (err === null) return resolve(zip);
+      closeSync(fd);
+      reject(badZip(path, 'not-a-zip', `not a zip archive, or truncated (${err.message}).`));
     });
   });
 }
