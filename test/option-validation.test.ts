@@ -3,7 +3,10 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
-import { columnStats, createPool, createShared, gzipParallel, workerFiles, normalize, openShared, SharedStore, type ShmErrorCode } from '../dist/index.js';
+import {
+  choosePlacement, columnStats, createPool, createShared, describeShared, extractZips, gzipParallel, workerFiles, normalize, openShared, openSharedCached, SharedStore,
+  zipsUncompressedBytes, type ShmErrorCode,
+} from '../dist/index.js';
 import { runBenchmark, generateDataset } from '../dist/bench/index.js';
 import { rejectsWithCode, tempDir, throwsWithCode } from './helpers.js';
 
@@ -16,13 +19,13 @@ const output = createShared(tmp.path('out.f32'), [4, 4]);
 const store = await SharedStore.create({ dir: tmp.dir });
 after(() => store.dispose());
 
-type Kind = 'int' | 'uint' | 'choice' | 'bool' | 'string' | 'list' | 'function' | 'signal';
+type Kind = 'int' | 'uint' | 'choice' | 'bool' | 'path' | 'list' | 'function' | 'signal';
 const BAD: Record<Kind, unknown[]> = {
   int: ['3', NaN, Infinity, -Infinity, 0, -1, 1.5, true, null, {}],
   uint: ['3', NaN, Infinity, -Infinity, -1, 1.5, null],
   choice: ['bogus', 1, NaN, null, ['r']],
   bool: ['yes', 1, null],
-  string: ['', 1, null],
+  path: ['', 1, null, '/dev/shm/a\0b'],
   list: ['copy', [], ['teleport'], [1], null],
   function: ['onProgress', 1, null],
   signal: [true, {}, 'abort', new AbortController()],
@@ -42,8 +45,8 @@ after(() => pool?.destroy());
 const FNS: Fn[] = [
   { name: 'openShared', call: (o) => openShared(raw, [16], o), options: { mode: 'choice', offset: 'uint', advice: 'choice', window: 'bool' } },
   { name: 'createShared', call: (o) => createShared(tmp.path('made.f32'), [4], o), options: { npy: 'bool', overwrite: 'bool', fileMode: 'uint', advice: 'choice' } },
-  { name: 'SharedStore.create', call: (o) => SharedStore.create(o), options: { dir: 'string', minFree: 'uint' } },
-  { name: 'SharedStore.sweep', call: (o) => SharedStore.sweep(o), options: { base: 'string' } },
+  { name: 'SharedStore.create', call: (o) => SharedStore.create(o), options: { dir: 'path', minFree: 'uint' } },
+  { name: 'SharedStore.sweep', call: (o) => SharedStore.sweep(o), options: { base: 'path' } },
   { name: 'store.create', call: (o) => store.create('made.f32', [4], o), options: { npy: 'bool' } },
   { name: 'store.extractZip', call: (o) => store.extractZip(raw, o), options: { columns: 'int' } },
   {
@@ -66,7 +69,7 @@ const FNS: Fn[] = [
   },
   {
     name: 'runBenchmark', call: (o) => runBenchmark(o),
-    options: { files: 'int', bytes: 'int', columns: 'int', workers: 'int', repeat: 'int', runtimes: 'list', modes: 'list', workDir: 'string', onProgress: 'function' },
+    options: { files: 'int', bytes: 'int', columns: 'int', workers: 'int', repeat: 'int', runtimes: 'list', modes: 'list', workDir: 'path', onProgress: 'function' },
   },
   { name: 'generateDataset', call: (o) => generateDataset({ dir: tmp.path('gen'), ...o }), options: { files: 'int', bytes: 'int', columns: 'int', seed: 'uint', level: 'uint' } },
 ];
@@ -107,6 +110,40 @@ for (const fn of FNS) {
     }
   });
 }
+
+describe('a NUL byte in a path argument is ERR_SHM_BAD_ARGUMENT naming the argument (not Node\'s TypeError)', () => {
+  const nul = tmp.path('a\0b.f32');
+  const calls: [string, string, () => unknown][] = [
+    ['openShared(path)', "openShared's path", () => openShared(nul, [4])],
+    ['openShared(handle)', 'handle.path', () => openShared({ ...input.handle, path: nul })],
+    ['createShared', "createShared's path", () => createShared(nul, [4])],
+    ['describeShared', "describeShared's path", () => describeShared(nul, { shape: [4] })],
+    ['openSharedCached', 'handle.path', () => openSharedCached({ ...input.handle, path: nul })],
+    ['store.extractZip', "store.extractZip's zipPath", () => store.extractZip(nul)],
+    ['store.extractAll', "store.extractAll's zipPaths[0]", () => store.extractAll([nul])],
+    ['extractZips (an archive)', "extractZips's zipPaths[0]", () => extractZips([nul], tmp.path('zips'))],
+    ['extractZips (the directory)', "extractZips's dir", () => extractZips([raw], nul)],
+    ['zipsUncompressedBytes', "zipsUncompressedBytes's zipPaths[0]", () => zipsUncompressedBytes([nul])],
+    ['gzipParallel (the input)', "gzipParallel's input", () => gzipParallel(nul, tmp.path('nul.gz'))],
+    ['gzipParallel (the output)', "gzipParallel's outputPath", () => gzipParallel(input, tmp.path('o\0ut.gz'))],
+    ['choosePlacement', "choosePlacement's dir", () => choosePlacement(16, nul)],
+  ];
+  for (const [name, argument, call] of calls) {
+    test(`${name}: names ${argument}, shows no temporary name`, async () => {
+      const message = await fails({ name, call, options: {} }, {});
+      assert.ok(message.startsWith(`${argument} must be a non-empty string without NUL bytes`), message);
+      assert.doesNotMatch(message, /\.tmp/);
+    });
+  }
+});
+
+test('a hand-made handle without npy and with a string offset: the message and details name both fields', () => {
+  const { npy: _npy, ...partial } = input.handle;
+  const err = throwsWithCode(() => openShared({ ...partial, offset: '0' } as never), 'ERR_SHM_BAD_ARGUMENT');
+  assert.match(err.message, /missing npy; offset must be a number/);
+  assert.equal(err.details['missing'], 'npy');
+  assert.equal(err.details['wrong'], 'offset must be a number');
+});
 
 test('nothing was created by any refused call (no file, no temp file)', () => {
   assert.deepEqual(readdirSync(tmp.dir).filter((n) => !n.startsWith('shmarray-')).sort(), ['in.f32', 'out.f32', 'raw.f32']);

@@ -7,7 +7,7 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32, deflateRawSync, constants as zc } from 'node:zlib';
 import { ShmArrayError } from '../core/errors.js';
-import { checkOptions, integer, nonEmptyString } from '../core/options.js';
+import { checkOptions, filePath, integer } from '../core/options.js';
 
 /** Options of {@link generateDataset}. */
 export interface DatasetOptions {
@@ -108,7 +108,7 @@ export async function writeZip(path: string, entry: string, data: Uint8Array, le
  * rows × `columns`, together `bytes` bytes. Returns what it wrote.
  */
 export async function generateDataset(options: DatasetOptions): Promise<DatasetFile[]> {
-  checkOptions('generateDataset', options, { dir: nonEmptyString, files: integer(1), bytes: integer(1), columns: integer(1), seed: integer(0, 2 ** 32 - 1), level: integer(0, 9) });
+  checkOptions('generateDataset', options, { dir: filePath, files: integer(1), bytes: integer(1), columns: integer(1), seed: integer(0, 2 ** 32 - 1), level: integer(0, 9) });
   if (options.dir === undefined) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'generateDataset needs options.dir: the directory for the archives.', {});
   const files = options.files ?? 15;
   const columns = options.columns ?? 4;

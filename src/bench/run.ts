@@ -12,7 +12,7 @@ import { fork } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ShmArrayError } from '../core/errors.js';
-import { checkOptions, func, integer, listOf, nonEmptyString } from '../core/options.js';
+import { checkOptions, filePath, func, integer, listOf } from '../core/options.js';
 import { formatMiB } from '../core/units.js';
 import type { Runtime } from '../jobs/pool.js';
 import { emptyStats, finishStats, type ColumnStats } from '../jobs/stats-math.js';
@@ -78,7 +78,7 @@ export function benchPlan(modes: readonly BenchMode[], runtimes: readonly Runtim
 export async function runBenchmark(options: BenchOptions = {}): Promise<BenchReport> {
   checkOptions('runBenchmark', options, {
     files: integer(1), bytes: integer(1), columns: integer(1), workers: integer(1), runtimes: listOf(['worker_threads', 'child_process']),
-    modes: listOf(BENCH_MODES), repeat: integer(1), workDir: nonEmptyString, onProgress: func,
+    modes: listOf(BENCH_MODES), repeat: integer(1), workDir: filePath, onProgress: func,
   });
   const files = options.files ?? 15;
   const bytes = options.bytes ?? 240 * 2 ** 20;

@@ -6,7 +6,7 @@ import { ADVICE, badArgument, checkLength } from './describe.js';
 import { diskSpace, tempName } from './files.js';
 import { reserve, type Advice } from './native.js';
 import { encodeNpyHeader } from './npy.js';
-import { boolean, checkOptions, integer, oneOf, own } from './options.js';
+import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 import { mapView, type SharedArray } from './shared-array.js';
 
@@ -30,6 +30,7 @@ export interface CreateOptions<D extends DType = DType> {
  */
 export function createShared<D extends DType = 'float32'>(path: string, shape: ShapeLike, options: CreateOptions<D> = {}): SharedArray<D> {
   if (typeof path !== 'string' || path === '') throw badArgument('createShared needs a file path');
+  checkPath(path, "createShared's path");
   checkOptions('createShared', options, { dtype: own, npy: boolean, overwrite: boolean, fileMode: integer(0, 0o7777), advice: oneOf(ADVICE) });
   const dims = normalizeShape(shape);
   const dtype = parseDType(options.dtype ?? 'float32') as D;

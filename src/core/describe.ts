@@ -8,7 +8,7 @@ import { fsError, ShmArrayError } from './errors.js';
 import { readAt } from './files.js';
 import { maxTypedArrayLength, type Advice } from './native.js';
 import { isNpy, NPY_MAX_HEADER_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
-import { boolean, checkOptions, integer, oneOf, own } from './options.js';
+import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, sameShape, type ShapeLike } from './shape.js';
 
 /** `'r'`: read-only mapping. `'r+'`: read-write, shared with every process that maps the file. */
@@ -76,6 +76,7 @@ export interface Inspected {
  */
 export function describeShared(path: string, options: DescribeOptions = {}): SharedHandle {
   if (typeof path !== 'string' || path === '') throw badArgument(`describeShared needs a file path, not ${typeof path}`);
+  checkPath(path, "describeShared's path");
   checkOptions('describeShared', options, { shape: own, columns: integer(1), dtype: own, mode: oneOf(MODES), offset: integer(0), window: boolean });
   if (options.shape !== undefined && options.columns !== undefined) throw badArgument('describeShared takes shape or columns, not both');
   let shape = options.shape === undefined ? undefined : normalizeShape(options.shape);
@@ -233,12 +234,28 @@ export function badArgument(why: string): ShmArrayError {
   return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${why}.`, {});
 }
 
+/** The fields a handle must have, each with the type its value must be. */
+const HANDLE_FIELDS = [
+  ['path', 'a string', (v: unknown) => typeof v === 'string'],
+  ['shape', 'an array', Array.isArray],
+  ['offset', 'a number', (v: unknown) => typeof v === 'number'],
+  ['npy', 'true or false', (v: unknown) => typeof v === 'boolean'],
+] as const;
+
+/** Checks an object given as a handle; a hand-made one learns which fields are missing or wrong. */
 export function checkHandle(value: object): SharedHandle {
   const h = value as Partial<Record<keyof SharedHandle, unknown>>;
-  if (typeof h.path !== 'string' || !Array.isArray(h.shape) || typeof h.offset !== 'number' || typeof h.npy !== 'boolean') {
-    throw badArgument('openShared got an object that is not a handle: pass array.handle (path, shape, dtype, offset, mode, npy)');
+  const missing = HANDLE_FIELDS.filter(([key]) => h[key] === undefined).map(([key]) => key);
+  const wrong = HANDLE_FIELDS.filter(([key, , ok]) => h[key] !== undefined && !ok(h[key])).map(([key, type]) => `${key} must be ${type}`);
+  if (missing.length > 0 || wrong.length > 0) {
+    const said = [...(missing.length > 0 ? [`missing ${missing.join(', ')}`] : []), ...wrong].join('; ');
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `openShared got an object that is not a handle (${said}): pass array.handle (path, shape, dtype, offset, mode, npy).`, {
+      ...(missing.length > 0 ? { missing: missing.join(',') } : {}),
+      ...(wrong.length > 0 ? { wrong: wrong.join('; ') } : {}),
+    });
   }
+  checkPath(h.path, 'handle.path');
   const mode = h.mode;
   if (mode !== 'r' && mode !== 'r+') throw badArgument(`handle.mode must be 'r' or 'r+', not ${JSON.stringify(mode)}`);
-  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset, mode, npy: h.npy, window: h.window === true };
+  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset as number, mode, npy: h.npy as boolean, window: h.window === true };
 }

@@ -6,6 +6,7 @@
  * store's tmpfs pages are not kept alive by a cache.
  */
 import { statSync, type Stats } from 'node:fs';
+import { badArgument, checkHandle } from './describe.js';
 import type { DType } from './dtype.js';
 import { openShared, type SharedArray, type SharedHandle } from './shared-array.js';
 
@@ -48,6 +49,9 @@ export function pruneMapCache(): void {
 export function openSharedCached<D extends DType>(handle: SharedHandle & { dtype: D }): SharedArray<D>;
 export function openSharedCached(handle: SharedHandle): SharedArray;
 export function openSharedCached(handle: SharedHandle): SharedArray {
+  // The same checks as openShared's, before the handle's path is stat'ed or becomes a key.
+  if (typeof handle !== 'object' || handle === null) throw badArgument('openSharedCached needs a handle (array.handle)');
+  checkHandle(handle);
   const key = JSON.stringify([handle.path, handle.shape, handle.dtype, handle.offset, handle.mode, handle.npy]);
   const st = statOrNull(handle.path);
   const hit = cache.get(key);

@@ -49,9 +49,18 @@ export const boolean: Check = (v, what) => {
   if (typeof v !== 'boolean') throw bad(what, 'true or false', v);
 };
 
-export const nonEmptyString: Check = (v, what) => {
-  if (typeof v !== 'string' || v === '') throw bad(what, 'a non-empty string', v);
+/**
+ * A file or directory path: a non-empty string without NUL bytes. No file name can hold a NUL, and
+ * Node's own check would throw its TypeError from deep inside the work (naming a temporary file).
+ */
+export const filePath: Check = (v, what) => {
+  if (typeof v !== 'string' || v === '' || v.includes('\0')) throw bad(what, 'a non-empty string without NUL bytes (no file name can hold one)', v);
 };
+
+/** Checks a path argument before anything touches it (see {@link filePath}); `what` names it. */
+export function checkPath(value: unknown, what: string): asserts value is string {
+  filePath(value, what);
+}
 
 export const func: Check = (v, what) => {
   if (typeof v !== 'function') throw bad(what, 'a function', v);

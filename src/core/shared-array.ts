@@ -3,7 +3,7 @@ import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './d
 import { ShmArrayError } from './errors.js';
 import { ADVICE, badArgument, checkHandle, inspect, MODES, type Mode, type OpenOptions, type SharedHandle } from './describe.js';
 import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
-import { boolean, checkOptions, integer, oneOf, own } from './options.js';
+import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
 export type { Mode, OpenOptions, SharedHandle } from './describe.js';
@@ -125,6 +125,7 @@ export function openShared(target: string | SharedHandle, shape?: ShapeLike, opt
     return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true }, 'normal', h.npy);
   }
   if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
+  checkPath(target, "openShared's path");
   checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean });
   return open(target, shape === undefined ? undefined : normalizeShape(shape), options, options.advice ?? 'normal', undefined);
 }

@@ -11,7 +11,7 @@ import { crc32Combine } from './crc32-combine.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import type { ChunkSource, CompressTask } from './compress-worker.js';
 import { forget, removeOnExit, sweepStaleTemps } from '../core/cleanup.js';
-import { boolean, checkOptions, integer } from '../core/options.js';
+import { boolean, checkOptions, checkPath, integer } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
 import { gzipFile } from '../core/native.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
@@ -125,6 +125,8 @@ const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 export async function gzipParallel(input: GzipInput, outputPath: string, options: GzipOptions = {}): Promise<GzipResult> {
   const elapsed = stopwatch();
   // Everything is checked before a file is opened or a pool started.
+  if (typeof input === 'string') checkPath(input, "gzipParallel's input");
+  checkPath(outputPath, "gzipParallel's outputPath");
   checkOptions('gzipParallel', options, GZIP_OPTIONS, POOL_CONFLICTS);
   const level = options.level ?? 6;
   const chunkSize = options.chunkSize ?? 4 * 1024 * KiB;

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { SharedHandle } from '../core/describe.js';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { cleanupOnExit } from '../core/cleanup.js';
-import { checkOptions, integer, own } from '../core/options.js';
+import { checkOptions, checkPath, integer, own } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
 import type { ExtractTask } from './extract-worker.js';
 import { extractArchive, safeName, type ExtractOptions } from './zip.js';
@@ -30,6 +30,8 @@ export const EXTRACT_ALL_OPTIONS = { shape: own, columns: integer(1), dtype: own
  * entry order. Nothing is mapped in this process. All or nothing, as {@link extractArchives}.
  */
 export async function extractZips(zipPaths: readonly string[], dir: string, options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
+  for (const [i, z] of zipPaths.entries()) checkPath(z, `extractZips's zipPaths[${i}]`);
+  checkPath(dir, "extractZips's dir");
   checkOptions('extractZips', options, EXTRACT_ALL_OPTIONS, POOL_CONFLICTS);
   const target = resolve(dir);
   try {

@@ -3,6 +3,7 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { ShmArrayError } from '../core/errors.js';
+import { checkPath } from '../core/options.js';
 import { diskSpace } from '../core/files.js';
 import { formatMiB as mib } from '../core/units.js';
 
@@ -58,6 +59,7 @@ function checkSafeBase(dir: string): void {
 export function choosePlacement(bytes: number, dir?: string, env: NodeJS.ProcessEnv = process.env): Placement {
   const given = dir ?? env['SHMARRAY_DIR'];
   if (given !== undefined && given !== '') {
+    checkPath(given, dir !== undefined ? "choosePlacement's dir" : 'SHMARRAY_DIR');
     const explicit = resolve(given);
     if (!usableDir(explicit)) {
       throw new ShmArrayError('ERR_SHM_PERMISSION', `${explicit} is not a writable directory; create it or choose another (dir option or SHMARRAY_DIR).`, { path: explicit });

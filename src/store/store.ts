@@ -7,7 +7,7 @@ import type { DType } from '../core/dtype.js';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { forget, LOCK_FILE, removeOnExit, sweepStale } from '../core/cleanup.js';
 import { tryLock } from '../core/native.js';
-import { boolean, checkOptions, integer, nonEmptyString, own } from '../core/options.js';
+import { boolean, checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
 import { POOL_CONFLICTS } from '../jobs/pool.js';
 import { choosePlacement } from './placement.js';
 import { EXTRACT_ALL_OPTIONS, extractArchives, type ExtractAllOptions } from './extract-all.js';
@@ -61,7 +61,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   /** Creates a store, after sweeping stale stores of dead processes from its base directory. */
   static async create(options: StoreOptions = {}): Promise<SharedStore> {
-    checkOptions('SharedStore.create', options, { dir: nonEmptyString, prefix: own, minFree: integer(0) });
+    checkOptions('SharedStore.create', options, { dir: filePath, prefix: own, minFree: integer(0) });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     if (!/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `prefix must be 1–64 characters of [A-Za-z0-9_.-], not ${JSON.stringify(prefix)}.`, {});
@@ -97,7 +97,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * (default: /dev/shm, `$SHMARRAY_DIR` and the temp directory). Returns the removed directories.
    */
   static sweep(options: { base?: string; prefix?: string } = {}): string[] {
-    checkOptions('SharedStore.sweep', options, { base: nonEmptyString, prefix: own });
+    checkOptions('SharedStore.sweep', options, { base: filePath, prefix: own });
     const prefix = options.prefix ?? DEFAULT_PREFIX;
     const bases = options.base !== undefined ? [options.base] : [...new Set(['/dev/shm', tmpdir(), process.env['SHMARRAY_DIR'] ?? ''])].filter((b) => b !== '');
     return bases.flatMap((b) => sweepStale(b, prefix));
@@ -128,6 +128,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
 
   /** Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}. */
   async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
+    checkPath(zipPath, "store.extractZip's zipPath");
     checkOptions('store.extractZip', options, { shape: own, columns: integer(1), dtype: own });
     this.#check();
     // Its entries inflate on as many of the addon's threads as there are cores.
@@ -148,6 +149,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * workers. A parent that never maps the data never holds its pages.
    */
   async extractHandles(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
+    for (const [i, z] of zipPaths.entries()) checkPath(z, `store.extractAll's zipPaths[${i}]`);
     checkOptions('store.extractAll', options, EXTRACT_ALL_OPTIONS, POOL_CONFLICTS);
     this.#check();
     return extractArchives(this.dir, zipPaths.map((zip) => ({ zip, prefix: this.#archivePrefix() })), options);
@@ -231,6 +233,7 @@ function openAll(handles: readonly SharedHandle[]): SharedArray[] {
 
 /** Total bytes the archives inflate to (central directories only), e.g. for `SharedStore.create({ minFree })`. */
 export async function zipsUncompressedBytes(zipPaths: readonly string[]): Promise<number> {
+  for (const [i, z] of zipPaths.entries()) checkPath(z, `zipsUncompressedBytes's zipPaths[${i}]`);
   const sizes = await Promise.all(zipPaths.map((z) => zipUncompressedBytes(z)));
   return sizes.reduce((a, b) => a + b, 0);
 }
