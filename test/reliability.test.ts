@@ -231,6 +231,23 @@ describe('CLI extract: a bad --dir is one line, and a failed extract leaves no d
     assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_PERMISSION\]\n$/);
   });
 
+  test('--dir naming a new directory on a read-only mount: ERR_SHM_PERMISSION that says read-only, and nothing about a file', { skip: ro === undefined && NO_TMPFS }, () => {
+    const dir = (ro as { dir: string }).dir;
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const r = run('extract', zip, '--dir', join(dir, 'new', 'sub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*is on a read-only filesystem.*\[ERR_SHM_PERMISSION\]\n$/);
+    assert.doesNotMatch(r.stderr, /a file of that name/);
+  });
+
+  test('--dir below a regular file: ERR_SHM_NOT_A_FILE naming that file', () => {
+    const file = tmp.path('a-file-in-the-way');
+    writeFileSync(file, 'x');
+    const r = run('extract', zip, '--dir', join(file, 'sub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^shmarray: .*${file} is a file, not a directory.*\\[ERR_SHM_NOT_A_FILE\\]\n$`));
+  });
+
   test('a failed extract without --dir leaves no shmarray-extract-* directory', () => {
     const bad = tmp.path('cli-bad.zip');
     writeFileSync(bad, 'not a zip at all, but long enough to be read as one...');

@@ -1,10 +1,10 @@
 /** Parallel extraction of many archives into one directory, all or nothing. */
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SharedHandle } from '../core/describe.js';
-import { fsError, ShmArrayError } from '../core/errors.js';
+import { makeDirectory } from '../core/files.js';
 import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, checkPath, integer, own } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
@@ -34,17 +34,7 @@ export async function extractZips(zipPaths: readonly string[], dir: string, opti
   checkPath(dir, "extractZips's dir");
   checkOptions('extractZips', options, EXTRACT_ALL_OPTIONS, POOL_CONFLICTS);
   const target = resolve(dir);
-  try {
-    mkdirSync(target, { recursive: true });
-    if (!statSync(target).isDirectory()) throw Object.assign(new Error('not a directory'), { code: 'ENOTDIR' });
-    accessSync(target, constants.W_OK);
-  } catch (err) {
-    const e = fsError(err, 'extract into', target);
-    if (e instanceof ShmArrayError && (e.code === 'ERR_SHM_EXISTS' || e.code === 'ERR_SHM_NOT_FOUND')) {
-      throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${dir} is not a directory (a file of that name exists); choose another directory.`, { path: dir });
-    }
-    throw e;
-  }
+  makeDirectory(target);
   const used = new Set<string>();
   const archives = zipPaths.map((zip, i) => {
     const stem = safeName(basename(zip).replace(/\.zip$/i, ''), `zip${i}`);
