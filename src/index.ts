@@ -30,6 +30,10 @@ export { extractZips } from './store/extract-all.js';
 export type { ExtractAllOptions } from './store/extract-all.js';
 export type { ExtractOptions } from './store/zip.js';
 export { choosePlacement } from './store/placement.js';
+
+// One copy per machine: datasets shared by every process of the user, by key.
+export { SharedCache, CacheEntry } from './store/cache.js';
+export type { CacheOptions, CacheExtractOptions, CacheBuilder, CacheEntryInfo, WaitOptions } from './store/cache.js';
 export type { Placement } from './store/placement.js';
 
 // Data jobs over worker pools.

@@ -314,13 +314,17 @@ void Reserve(const FunctionCallbackInfo<Value>& args) {
   if (err != 0) ThrowErrno(isolate, "posix_fallocate", err);
 }
 
-// tryLock(fd) -> true if this call took an exclusive flock on fd, false if another open file
-// holds one. A store's owner keeps its lock for life; the kernel drops it when the owner dies,
-// whatever pid namespace it ran in — a liveness proof that kill(pid, 0) cannot give.
+// tryLock(fd, shared) -> true if this call took a flock on fd (exclusive, or shared when `shared`
+// is true; on an fd that holds one already, the lock is converted), false if another open file
+// holds a conflicting one. A store's owner keeps its exclusive lock for life, a cache entry's
+// holders their shared ones; the kernel drops a lock when its holder dies, whatever pid namespace
+// it ran in — a liveness proof that kill(pid, 0) cannot give.
 void TryLock(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsInt32() || args[0].As<v8::Int32>()->Value() < 0) return ThrowType(isolate, "fd must be a non-negative int32");
-  if (flock(args[0].As<v8::Int32>()->Value(), LOCK_EX | LOCK_NB) == 0) return args.GetReturnValue().Set(true);
+  if (!args[1]->IsUndefined() && !args[1]->IsBoolean()) return ThrowType(isolate, "shared must be a boolean");
+  const int kind = args[1]->IsTrue() ? LOCK_SH : LOCK_EX;
+  if (flock(args[0].As<v8::Int32>()->Value(), kind | LOCK_NB) == 0) return args.GetReturnValue().Set(true);
   if (errno == EWOULDBLOCK) return args.GetReturnValue().Set(false);
   ThrowErrno(isolate, "flock", errno);
 }

@@ -17,7 +17,7 @@ interface Binding {
   advise(buffer: ArrayBuffer, advice: number): void;
   residency(buffer: ArrayBuffer): [resident: number, total: number];
   reserve(fd: number, length: number): void;
-  tryLock(fd: number): boolean;
+  tryLock(fd: number, shared?: boolean): boolean;
   inflateEntries(archiveFd: number, specs: Float64Array, threads: number): [Promise<RawInflateResult[]>, number];
   gzipFile(inFd: number, offset: number, length: number, outFd: number, level: number, chunk: number, threads: number): [Promise<RawGzipResult>, number];
   cancelJob(id: number): void;
@@ -219,9 +219,12 @@ export function reserve(fd: number, length: number, path: string): void {
   }
 }
 
-/** Takes an exclusive, non-blocking flock on `fd`: true if taken, false if someone else holds it. */
-export function tryLock(fd: number): boolean {
-  return load().tryLock(fd);
+/**
+ * Takes a non-blocking flock on `fd` — exclusive, or shared when `shared` (converting a lock the
+ * fd already holds): true if taken, false if another open file holds a conflicting one.
+ */
+export function tryLock(fd: number, shared = false): boolean {
+  return load().tryLock(fd, shared);
 }
 
 /**

@@ -23,6 +23,7 @@ export class SharedArray<D extends DType = DType> {
   readonly byteLength: number;
   #data: TypedArrayOf[D] | undefined;
   #mapping: Mapping | undefined;
+  #onClose: (() => void) | undefined;
 
   /** @internal Use {@link openShared} or {@link createShared}. */
   constructor(handle: SharedHandle & { dtype: D }, data: TypedArrayOf[D], mapping: Mapping | undefined) {
@@ -98,6 +99,14 @@ export class SharedArray<D extends DType = DType> {
     this.#data = undefined;
     this.#mapping = undefined;
     if (mapping !== undefined) unmap(mapping);
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    onClose?.();
+  }
+
+  /** @internal Runs `fn` once, after the array is closed (a cache entry's hold ends with its arrays). */
+  onClose(fn: () => void): void {
+    this.#onClose = fn;
   }
 
   [Symbol.dispose](): void {

@@ -17,7 +17,7 @@ export interface Placement {
  * Room to leave free on tmpfs: its pages are RAM, and a full /dev/shm breaks other programs
  * (and turns page faults on sparse files into SIGBUS). A 64 MB Docker /dev/shm is never used.
  */
-function tmpfsMargin(size: number): number {
+export function tmpfsMargin(size: number): number {
   return Math.max(64 * 2 ** 20, Math.floor(size * 0.05));
 }
 
@@ -36,7 +36,7 @@ function usableDir(dir: string): boolean {
  * (anyone may rename our store away and put a symlink in its place), or owned by another user
  * (other than root). /dev/shm and /tmp are world-writable *with* the sticky bit: safe.
  */
-function checkSafeBase(dir: string): void {
+export function checkSafeBase(dir: string): void {
   const st = statSync(dir);
   const uid = process.getuid?.();
   if ((st.mode & 0o002) !== 0 && (st.mode & 0o1000) === 0) {

@@ -1,0 +1,333 @@
+/**
+ * A node-wide cache on disk: where it lives, how its entries are named and described, who holds
+ * them, and how an unheld one is removed. `SharedCache` (cache.ts) runs the protocol on top.
+ *
+ *   <base>/<name>/               0700, this user's; <base> defaults to /dev/shm/shmarray-cache-<uid>
+ *     e-<hash>/                  a sealed entry: its data files (0400) and entry.json (0400)
+ *     e-<hash>.lock              its lock: builders and evictors hold it exclusively, holders shared
+ *     .build-e-<hash>-<pid>-<r>/ an entry being built (renamed to e-<hash>/ when complete)
+ *     .evict-e-<hash>-<r>/       an entry being removed (renamed away first, then unlinked)
+ *     cache.json                 the budget last given to SharedCache.open, for `shmarray cache prune`
+ *
+ * Lock files are never removed: a process may have one open, and a new file of the same name
+ * would be a second lock that excludes nobody. They are empty; one per key ever used.
+ */
+import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fsError, ShmArrayError } from '../core/errors.js';
+import { tryLock } from '../core/native.js';
+import { diskSpace } from '../core/files.js';
+import { formatBytes } from '../core/units.js';
+import { checkSafeBase, tmpfsMargin } from './placement.js';
+
+/** The format of an entry's description, entry.json. */
+export const ENTRY_FORMAT = 'shmarray-cache-entry/1';
+
+/** One data file of an entry, as entry.json records it (the path is the entry directory's + file). */
+export interface EntryFile {
+  file: string;
+  shape: number[];
+  dtype: string;
+  offset: number;
+  npy: boolean;
+}
+
+/** What entry.json says. */
+export interface EntryMeta {
+  format: typeof ENTRY_FORMAT;
+  key: string;
+  bytes: number;
+  created: string;
+  files: EntryFile[];
+}
+
+/** An entry as `list()` sees it. */
+export interface CacheEntryInfo {
+  /** The key it was made under. */
+  key: string;
+  /** Its directory. */
+  dir: string;
+  /** Bytes of its data files. */
+  bytes: number;
+  /** Pids of the processes that hold it now (from /proc/locks; pids of other pid namespaces as the kernel shows them). */
+  holders: number[];
+  /** When it was last returned by get/extractZip (or built). */
+  lastUse: Date;
+}
+
+/** Where a cache is and why there. */
+export interface CacheLocation {
+  base: string;
+  dir: string;
+  reason: string;
+}
+
+const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/** Checks a cache name: 1–64 of [A-Za-z0-9_.-], not `.` or `..`. */
+export function checkCacheName(name: unknown, what: string): asserts name is string {
+  if (typeof name !== 'string' || !NAME.test(name) || name === '.' || name === '..') {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what} must be 1–64 characters of [A-Za-z0-9_.-] (not . or ..), not ${JSON.stringify(name)}.`, { option: what });
+  }
+}
+
+/** The entry id of `key`: a hash, so a key never becomes a path. */
+export function entryId(key: string): string {
+  return `e-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
+}
+
+const ENTRY_DIR = /^e-[0-9a-f]{32}$/;
+
+/** The default base of this user's caches under `root` (/dev/shm or the temp directory). */
+function userBase(root: string): string {
+  return join(root, `shmarray-cache-${process.getuid?.() ?? 'user'}`);
+}
+
+/**
+ * A directory that must be this user's own and nobody else's to write: refused (ERR_SHM_PERMISSION)
+ * when it is a symlink, not a directory, another user's, or writable by group or others.
+ */
+function checkOwnDirectory(dir: string): void {
+  const st = lstatSync(dir);
+  const uid = process.getuid?.();
+  const why = st.isSymbolicLink()
+    ? 'is a symlink'
+    : !st.isDirectory()
+      ? 'is not a directory'
+      : uid !== undefined && st.uid !== uid
+        ? `belongs to another user (uid ${st.uid})`
+        : (st.mode & 0o022) !== 0
+          ? `can be written by other users (mode ${(st.mode & 0o777).toString(8)})`
+          : undefined;
+  if (why !== undefined) {
+    throw new ShmArrayError('ERR_SHM_PERMISSION', `${dir} ${why}, so it is not a cache of yours; shmarray will not read or write it. Choose another dir (or SHMARRAY_CACHE_DIR).`, { path: dir });
+  }
+}
+
+/** Makes `dir` (mode 0700) unless it exists, then checks it is this user's own. */
+function ownDirectory(dir: string): void {
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError(err, 'create the cache directory', dir);
+  }
+  checkOwnDirectory(dir);
+}
+
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Where cache `name` lives: `<dir>/<name>` when a base is given (the dir option, else
+ * `$SHMARRAY_CACHE_DIR`); else under /dev/shm when the cache is already there or /dev/shm has room
+ * for `budget` beyond its margin, else under the temp directory — the reason says which, so a
+ * fallback to disk is never silent. Every process of the user finds the same directory.
+ */
+export function locateCache(name: string, budget: number | undefined, dir: string | undefined): CacheLocation {
+  const given = dir ?? process.env['SHMARRAY_CACHE_DIR'];
+  if (given !== undefined && given !== '') {
+    const base = resolve(given);
+    try {
+      mkdirSync(base, { recursive: true, mode: 0o700 });
+    } catch (err) {
+      throw fsError(err, 'create the cache base directory', base);
+    }
+    if (lstatSync(base).isSymbolicLink()) throw new ShmArrayError('ERR_SHM_PERMISSION', `${base} is a symlink; give the directory itself.`, { path: base });
+    checkSafeBase(base);
+    const cache = join(base, name);
+    ownDirectory(cache);
+    return { base, dir: cache, reason: dir !== undefined ? 'given as the dir option' : 'given by SHMARRAY_CACHE_DIR' };
+  }
+  const shm = userBase('/dev/shm');
+  const tmp = userBase(tmpdir());
+  let base: string;
+  let reason: string;
+  if (exists(join(shm, name))) [base, reason] = [shm, 'the cache already lives on tmpfs /dev/shm'];
+  else if (exists(join(tmp, name))) [base, reason] = [tmp, `the cache already lives in the temp directory (on disk, slower than /dev/shm); remove it (shmarray cache clear --name ${name}) to move it`];
+  else {
+    let room: string | undefined;
+    try {
+      const { free, size } = diskSpace('/dev/shm');
+      const margin = tmpfsMargin(size);
+      const wanted = budget ?? 0;
+      room = free - margin >= wanted ? undefined : `/dev/shm has only ${formatBytes(free)} free, not the budget ${formatBytes(wanted)} + ${formatBytes(margin)} margin`;
+    } catch {
+      room = '/dev/shm is missing';
+    }
+    [base, reason] = room === undefined ? [shm, 'tmpfs /dev/shm has room for the budget'] : [tmp, `${room}; using the temp directory (on disk, slower)`];
+  }
+  ownDirectory(base);
+  const cache = join(base, name);
+  ownDirectory(cache);
+  return { base, dir: cache, reason };
+}
+
+/** The default bases in which `shmarray cache list` looks for caches. */
+export function defaultBases(): string[] {
+  const given = process.env['SHMARRAY_CACHE_DIR'];
+  if (given !== undefined && given !== '') return [resolve(given)];
+  return [...new Set([userBase('/dev/shm'), userBase(tmpdir())])];
+}
+
+/** The cache names in `base` (directories of this user only). */
+export function cacheNames(base: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(base);
+  } catch {
+    return [];
+  }
+  return names.filter((n) => NAME.test(n)).filter((n) => {
+    try {
+      checkOwnDirectory(join(base, n));
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** Opens (creating) the lock file of entry `id`; the caller closes it, which drops any lock it took. */
+export function openLock(cacheDir: string, id: string): number {
+  const path = join(cacheDir, `${id}.lock`);
+  try {
+    return openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw fsError(err, 'open the cache lock', path);
+  }
+}
+
+/** The entry.json of a sealed entry, or undefined when there is none (not built, or removed). */
+export function readMeta(entryDir: string): EntryMeta | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(entryDir, 'entry.json'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const meta = JSON.parse(text) as EntryMeta;
+  return meta.format === ENTRY_FORMAT ? meta : undefined;
+}
+
+/** Writes entry.json (read-only) into an entry being built. */
+export function writeMeta(entryDir: string, meta: EntryMeta): void {
+  writeFileSync(join(entryDir, 'entry.json'), JSON.stringify(meta), { mode: 0o400, flag: 'wx' });
+}
+
+/** Marks an entry used now: eviction takes the least recently used first. */
+export function touch(entryDir: string): void {
+  const now = new Date();
+  try {
+    utimesSync(join(entryDir, 'entry.json'), now, now);
+  } catch {
+    // Removed meanwhile: nothing to mark.
+  }
+}
+
+/** A fresh staging directory for entry `id`, and a sweep of the ones dead builders left. */
+export function stagingDir(cacheDir: string, id: string): string {
+  // Called with the entry's lock held exclusively: no other process is building this entry.
+  for (const n of readdirSync(cacheDir)) if (n.startsWith(`.build-${id}-`)) rmSync(join(cacheDir, n), { recursive: true, force: true });
+  const dir = join(cacheDir, `.build-${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
+  mkdirSync(dir, { mode: 0o700 });
+  return dir;
+}
+
+/** Pids holding a flock on `path`, from /proc/locks (shared holders; empty where it cannot be read). */
+export function lockHolders(path: string): number[] {
+  let st: ReturnType<typeof statSync>;
+  let text: string;
+  try {
+    st = statSync(path);
+    text = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return [];
+  }
+  const dev = st.dev;
+  const id = `${((dev >> 8) & 0xfff).toString(16).padStart(2, '0')}:${((dev & 0xff) | ((dev >> 12) & 0xfff00)).toString(16).padStart(2, '0')}:${st.ino}`;
+  const pids: number[] = [];
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // "1: FLOCK  ADVISORY  READ  1234 00:19:5678 0 EOF"; waiting requests are marked "->".
+    if (f[1] === 'FLOCK' && f[3] === 'READ' && f[5] === id) pids.push(Number(f[4]));
+  }
+  return pids;
+}
+
+/** The sealed entries of a cache, least recently used first. */
+export function listEntries(cacheDir: string): CacheEntryInfo[] {
+  const out: CacheEntryInfo[] = [];
+  for (const n of readdirSync(cacheDir)) {
+    if (!ENTRY_DIR.test(n)) continue;
+    const dir = join(cacheDir, n);
+    const meta = readMeta(dir);
+    if (meta === undefined) continue;
+    let lastUse: Date;
+    try {
+      lastUse = statSync(join(dir, 'entry.json')).mtime;
+    } catch {
+      continue;
+    }
+    out.push({ key: meta.key, dir, bytes: meta.bytes, holders: lockHolders(join(cacheDir, `${n}.lock`)), lastUse });
+  }
+  return out.sort((a, b) => a.lastUse.getTime() - b.lastUse.getTime());
+}
+
+/**
+ * Removes entry `dir` if nobody holds it (its lock taken exclusively, without waiting): renamed
+ * away first, so no process can find it half-removed, then unlinked — never truncated, so a
+ * worker that still maps one of its files keeps reading correct pages. True if removed.
+ */
+export function evict(cacheDir: string, dir: string): boolean {
+  const id = dir.slice(dir.lastIndexOf('/') + 1);
+  const fd = openLock(cacheDir, id);
+  try {
+    if (!tryLock(fd)) return false;
+    if (!exists(dir)) return false;
+    const away = join(cacheDir, `.evict-${id}-${randomBytes(4).toString('hex')}`);
+    renameSync(dir, away);
+    rmSync(away, { recursive: true, force: true });
+    return true;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Removes what dead builders and evictors left: staging and evicting directories whose entry lock is free. */
+export function sweepLeftovers(cacheDir: string): void {
+  for (const n of readdirSync(cacheDir)) {
+    const m = /^\.(?:build|evict)-(e-[0-9a-f]{32})-/.exec(n);
+    if (m?.[1] === undefined) continue;
+    const fd = openLock(cacheDir, m[1]);
+    try {
+      if (tryLock(fd)) rmSync(join(cacheDir, n), { recursive: true, force: true });
+    } finally {
+      closeSync(fd);
+    }
+  }
+}
+
+/** The budget recorded in cache.json, or undefined. */
+export function recordedBudget(cacheDir: string): number | undefined {
+  try {
+    const b = (JSON.parse(readFileSync(join(cacheDir, 'cache.json'), 'utf8')) as { budget?: unknown }).budget;
+    return typeof b === 'number' && b > 0 ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Records the budget (atomically: written aside, renamed into place). */
+export function recordBudget(cacheDir: string, budget: number): void {
+  const tmp = join(cacheDir, `.cache.json.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
+  writeFileSync(tmp, JSON.stringify({ budget }), { mode: 0o600 });
+  renameSync(tmp, join(cacheDir, 'cache.json'));
+}

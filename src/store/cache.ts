@@ -1,0 +1,401 @@
+/**
+ * One copy per machine, whoever the processes are: a cache of shared datasets that every process
+ * of the user finds by key (pm2 instances, containers sharing /dev/shm, queue workers, a CLI next
+ * to a server). The first caller builds under the entry's exclusive lock, in a staging directory
+ * renamed into place when complete; everyone else waits — polling the lock on a timer, so their
+ * event loops keep running — and maps the sealed files. Holders keep a shared lock on the entry,
+ * which the kernel drops when they die; eviction takes the exclusive lock, so it removes only
+ * entries nobody holds, least recently used first, when a new one would pass the budget.
+ * On-disk layout and the primitives: cache-layout.ts.
+ */
+import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { createShared } from '../core/create-shared.js';
+import type { SharedHandle } from '../core/describe.js';
+import type { DType } from '../core/dtype.js';
+import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
+import { forget, removeOnExit } from '../core/cleanup.js';
+import { tryLock } from '../core/native.js';
+import { checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
+import { normalizeShape, type ShapeLike } from '../core/shape.js';
+import { openShared, type SharedArray } from '../core/shared-array.js';
+import { diskSpace } from '../core/files.js';
+import { formatBytes, parseBytes } from '../core/units.js';
+import { jobSignal } from '../jobs/pool.js';
+import {
+  checkCacheName, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  type CacheEntryInfo, type EntryFile, type EntryMeta,
+} from './cache-layout.js';
+import { extractArchive, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
+
+export type { CacheEntryInfo } from './cache-layout.js';
+
+/** Options of {@link SharedCache.open}. */
+export interface CacheOptions {
+  /** The cache's name, 1–64 of [A-Za-z0-9_.-] (default `'default'`): processes that share data use the same name. */
+  name?: string;
+  /** Base directory (default `$SHMARRAY_CACHE_DIR`, else /dev/shm/shmarray-cache-<uid> when it has room, else the temp directory's). */
+  dir?: string;
+  /** Bytes the cache may hold, a number or a size such as `'8GiB'` (default: half the filesystem it is on). */
+  budget?: number | string;
+}
+
+/** How long a call may wait for another process's build, or for room. */
+export interface WaitOptions {
+  /** Milliseconds to wait at most; then ERR_SHM_ABORTED. */
+  timeout?: number;
+  /** Ends the wait (or this process's build) with ERR_SHM_ABORTED. */
+  signal?: AbortSignal;
+}
+
+/** Options of {@link SharedCache.extractZip}: how raw entries are shaped, and how long to wait. */
+export interface CacheExtractOptions extends ExtractOptions, WaitOptions {}
+
+/** What a build function gets: where to put the entry's files while it is being built. */
+export interface CacheBuilder {
+  /** The key being built. */
+  readonly key: string;
+  /** The staging directory (renamed into the cache when the build returns). */
+  readonly dir: string;
+  /** Aborted when the caller's signal or timeout ends the build. */
+  readonly signal: AbortSignal | undefined;
+  /** A writable array in the entry (`'r+'` while building; read-only once sealed). */
+  create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options?: { dtype?: D; npy?: boolean }): SharedArray<D>;
+  /** Evicts unheld entries now so that `bytes` more fit in the budget (else ERR_SHM_NO_SPACE); call it before writing a big entry. */
+  reserve(bytes: number): void;
+}
+
+/** Ends a hold when every array of it is closed or collected, by closing the lock's fd. */
+class Hold {
+  #fd: number;
+  #open: number;
+  constructor(fd: number, arrays: readonly SharedArray[]) {
+    this.#fd = fd;
+    this.#open = arrays.length;
+    for (const a of arrays) {
+      holds.register(a, this, a);
+      a.onClose(() => {
+        holds.unregister(a);
+        this.end();
+      });
+    }
+  }
+
+  end(): void {
+    if (--this.#open !== 0) return;
+    closeSync(this.#fd);
+    this.#fd = -1;
+  }
+}
+const holds = new FinalizationRegistry<Hold>((hold) => hold.end());
+
+/** An entry this process holds: its arrays are mapped read-only; it stays in the cache until released. */
+export class CacheEntry {
+  /** The key. */
+  readonly key: string;
+  /** Its sealed directory. */
+  readonly dir: string;
+  /** Its files, mapped `'r'`, in the order they were created. */
+  readonly arrays: readonly SharedArray[];
+  /** Bytes of its files. */
+  readonly bytes: number;
+  /** True if this call built it; false if it was there (or another process built it meanwhile). */
+  readonly built: boolean;
+
+  /** @internal */
+  constructor(key: string, dir: string, arrays: readonly SharedArray[], bytes: number, built: boolean) {
+    this.key = key;
+    this.dir = dir;
+    this.arrays = arrays;
+    this.bytes = bytes;
+    this.built = built;
+  }
+
+  /** The handles of its arrays, to send to any pool's workers (`openShared(handle)` there). */
+  get handles(): SharedHandle[] {
+    return this.arrays.map((a) => a.handle);
+  }
+
+  /** Closes its arrays; the hold ends with the last one, and the entry becomes evictable. Idempotent. */
+  release(): void {
+    for (const a of this.arrays) a.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.release();
+  }
+}
+
+const WAIT_OPTIONS = { timeout: integer(1), signal: own };
+const POLL_FIRST_MS = 2;
+const POLL_MAX_MS = 50;
+
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (): void => {
+      signal?.removeEventListener('abort', stop);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    const stop = (): void => {
+      clearTimeout(timer);
+      reject(abortedError(signal as AbortSignal));
+    };
+    signal?.addEventListener('abort', stop, { once: true });
+  });
+}
+
+function checkBudget(value: unknown): number {
+  const bytes = typeof value === 'string' ? parseBytes(value) : value;
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes <= 0) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `SharedCache.open's budget must be a positive whole number of bytes or a size such as '8GiB', not ${typeof value === 'string' ? JSON.stringify(value) : String(value)}.`, { option: 'budget' });
+  }
+  return bytes;
+}
+
+function checkKey(key: unknown, what: string): asserts key is string {
+  if (typeof key !== 'string' || key === '') throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what} needs a non-empty string key, not ${typeof key === 'string' ? 'an empty string' : typeof key}.`, { option: 'key' });
+}
+
+/**
+ * A machine-wide cache of datasets, shared by every process of this user that opens it by the
+ * same name (and base). See the module comment and README "One copy per machine".
+ */
+export class SharedCache {
+  /** Its name. */
+  readonly name: string;
+  /** Its directory, `<base>/<name>`. */
+  readonly dir: string;
+  /** The base directory, e.g. /dev/shm/shmarray-cache-1000. */
+  readonly base: string;
+  /** Why it lives there — read it: a cache in the temp directory is on disk. */
+  readonly reason: string;
+  /** Bytes it may hold. */
+  readonly budget: number;
+
+  private constructor(name: string, dir: string, base: string, reason: string, budget: number) {
+    this.name = name;
+    this.dir = dir;
+    this.base = base;
+    this.reason = reason;
+    this.budget = budget;
+  }
+
+  /** Opens (creating) the cache; nothing is built or evicted. */
+  static async open(options: CacheOptions = {}): Promise<SharedCache> {
+    checkOptions('SharedCache.open', options, { name: own, dir: filePath, budget: own });
+    const name = options.name ?? 'default';
+    checkCacheName(name, "SharedCache.open's name");
+    const given = options.budget === undefined ? undefined : checkBudget(options.budget);
+    const where = locateCache(name, given, options.dir);
+    const budget = given ?? recordedBudget(where.dir) ?? Math.floor(diskSpace(where.dir).size / 2);
+    if (given !== undefined) recordBudget(where.dir, given);
+    return Promise.resolve(new SharedCache(name, where.dir, where.base, where.reason, budget));
+  }
+
+  /**
+   * The entry of `key`, built by `build` if no process has built it yet (exactly once per machine:
+   * concurrent callers wait, then map). The build writes its files with `b.create` (or into
+   * `b.dir`); it must create at least one. A build that throws, or whose process dies, leaves
+   * nothing, and the next caller builds. The entry is held until `release()` (or its arrays close).
+   */
+  async get(key: string, build: (b: CacheBuilder) => unknown, options: WaitOptions = {}): Promise<CacheEntry> {
+    checkKey(key, 'cache.get');
+    if (typeof build !== 'function') throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'cache.get needs a build function as its second argument.', { option: 'build' });
+    checkOptions('cache.get', options, WAIT_OPTIONS);
+    return this.#acquire(key, build, jobSignal(options));
+  }
+
+  /**
+   * The arrays of a zip archive, extracted once per machine: keyed by the archive's identity (real
+   * path, device, inode, size, mtime in ns) and the shaping options, so a changed archive makes a
+   * new entry. Held until every returned array is closed.
+   */
+  async extractZip(zipPath: string, options: CacheExtractOptions = {}): Promise<SharedArray[]> {
+    return [...(await this.extractZipEntry(zipPath, options)).arrays];
+  }
+
+  /** {@link extractZip} as an entry: its arrays, handles, and whether this call extracted it (`built`). */
+  async extractZipEntry(zipPath: string, options: CacheExtractOptions = {}): Promise<CacheEntry> {
+    checkPath(zipPath, "cache.extractZip's zipPath");
+    checkOptions('cache.extractZip', options, { shape: own, columns: integer(1), dtype: own, ...WAIT_OPTIONS });
+    const { timeout, signal, ...shaping } = options;
+    const key = `zip:${JSON.stringify({ ...zipIdentity(zipPath), shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? 'float32' })}`;
+    return this.#acquire(key, async (b) => {
+      b.reserve(await zipUncompressedBytes(zipPath));
+      return extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
+    }, jobSignal({ timeout, signal }));
+  }
+
+  /** The sealed entries, least recently used first, with their holders. */
+  list(): CacheEntryInfo[] {
+    return listEntries(this.dir);
+  }
+
+  /** Evicts unheld entries, least recently used first, until the cache fits `budget` (default: its own). */
+  prune(budget = this.budget): { removed: CacheEntryInfo[]; kept: CacheEntryInfo[] } {
+    sweepLeftovers(this.dir);
+    const removed: CacheEntryInfo[] = [];
+    const entries = this.list();
+    let total = entries.reduce((s, e) => s + e.bytes, 0);
+    for (const e of entries) {
+      if (total <= budget) break;
+      if (evict(this.dir, e.dir)) {
+        removed.push(e);
+        total -= e.bytes;
+      }
+    }
+    return { removed, kept: this.list() };
+  }
+
+  /** Evicts every unheld entry; returns what it removed and what it left (held) with the holders' pids. */
+  clear(): { removed: CacheEntryInfo[]; left: CacheEntryInfo[] } {
+    const { removed, kept } = this.prune(0);
+    return { removed, left: kept };
+  }
+
+  async #acquire(key: string, build: (b: CacheBuilder) => unknown, signal: AbortSignal | undefined): Promise<CacheEntry> {
+    const id = entryId(key);
+    const entryDir = join(this.dir, id);
+    let fd = openLock(this.dir, id);
+    try {
+      for (let wait = POLL_FIRST_MS; ; wait = Math.min(POLL_MAX_MS, wait * 2)) {
+        if (signal?.aborted === true) throw abortedError(signal);
+        if (readMeta(entryDir) !== undefined) {
+          // Built: a shared lock holds it; the entry cannot be evicted while any is held.
+          if (tryLock(fd, true)) {
+            const meta = readMeta(entryDir);
+            if (meta !== undefined) return this.#hold(fd, entryDir, meta, false);
+            closeSync(fd); // evicted just before we locked: let go, and look again
+            fd = openLock(this.dir, id);
+          }
+        } else if (tryLock(fd)) {
+          // Nobody builds it and nobody holds it: ours to build (unless it was sealed meanwhile).
+          const existing = readMeta(entryDir);
+          const meta = existing ?? (await this.#build(key, id, entryDir, build, signal));
+          // EX → SH: the kernel may let an evictor in between, so the entry is looked at again.
+          if (tryLock(fd, true) && readMeta(entryDir) !== undefined) return this.#hold(fd, entryDir, meta, existing === undefined);
+          closeSync(fd);
+          fd = openLock(this.dir, id);
+        }
+        await sleep(wait, signal);
+      }
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+  }
+
+  #hold(fd: number, entryDir: string, meta: EntryMeta, built: boolean): CacheEntry {
+    touch(entryDir);
+    const arrays: SharedArray[] = [];
+    try {
+      for (const f of meta.files) {
+        arrays.push(openShared({ path: join(entryDir, f.file), shape: f.shape, dtype: f.dtype as DType, offset: f.offset, npy: f.npy, mode: 'r' }));
+      }
+    } catch (err) {
+      for (const a of arrays) a.close();
+      throw err;
+    }
+    new Hold(fd, arrays);
+    return new CacheEntry(meta.key, entryDir, arrays, meta.bytes, built);
+  }
+
+  /** Builds entry `id` in a staging directory and seals it; called with its lock held exclusively. */
+  async #build(key: string, id: string, entryDir: string, build: (b: CacheBuilder) => unknown, signal: AbortSignal | undefined): Promise<EntryMeta> {
+    const staging = stagingDir(this.dir, id);
+    removeOnExit(staging);
+    const created: SharedArray[] = [];
+    try {
+      const builder: CacheBuilder = {
+        key,
+        dir: staging,
+        signal,
+        create: <D extends DType = 'float32'>(name: string, shape: ShapeLike, opts: { dtype?: D; npy?: boolean } = {}): SharedArray<D> => {
+          checkOptions('builder.create', opts, { dtype: own, npy: own });
+          const a = createShared<D>(join(staging, safeName(name, 'array')), shape, opts);
+          created.push(a);
+          return a;
+        },
+        reserve: (bytes: number) => this.#makeRoom(bytes, id),
+      };
+      const returned = await build(builder);
+      if (signal?.aborted === true) throw abortedError(signal);
+      // Files the build wrote: what it created, and handles it returned (extractZip's).
+      const handles = [...created.map((a) => a.handle), ...(Array.isArray(returned) ? (returned as unknown[]).filter(isHandle) : [])];
+      for (const a of created) a.close();
+      const files = uniqueFiles(handles, staging);
+      if (files.length === 0) {
+        throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `The build of cache key ${JSON.stringify(key)} created nothing; create its arrays with b.create(name, shape).`, { key });
+      }
+      const bytes = files.reduce((s, f) => s + statSync(join(staging, f.file)).size, 0);
+      for (const f of files) chmodSync(join(staging, f.file), 0o400);
+      this.#makeRoom(bytes, id);
+      const meta: EntryMeta = { format: ENTRY_FORMAT, key, bytes, created: new Date().toISOString(), files };
+      writeMeta(staging, meta);
+      try {
+        renameSync(staging, entryDir);
+      } catch (err) {
+        throw fsError(err, 'seal the cache entry', entryDir);
+      }
+      return meta;
+    } catch (err) {
+      for (const a of created) a.close();
+      rmSync(staging, { recursive: true, force: true });
+      throw err;
+    } finally {
+      forget(staging);
+    }
+  }
+
+  /** Evicts unheld entries, least recently used first, until `bytes` more fit; ERR_SHM_NO_SPACE when the held ones leave no room. */
+  #makeRoom(bytes: number, id: string): void {
+    const entries = this.list().filter((e) => !e.dir.endsWith(id));
+    let total = entries.reduce((s, e) => s + e.bytes, 0);
+    const held: CacheEntryInfo[] = [];
+    for (const e of entries) {
+      if (total + bytes <= this.budget) return;
+      if (evict(this.dir, e.dir)) total -= e.bytes;
+      else held.push(e);
+    }
+    if (total + bytes <= this.budget) return;
+    const holding = held.map((e) => `${JSON.stringify(e.key)} (${formatBytes(e.bytes)}, held by pid ${e.holders.join(', ') || '?'})`).join('; ');
+    throw new ShmArrayError(
+      'ERR_SHM_NO_SPACE',
+      `Cache ${this.name} cannot take ${formatBytes(bytes)} within its budget of ${formatBytes(this.budget)}: ${formatBytes(total)} is held${holding === '' ? '' : ` — ${holding}`}. Release entries, or open the cache with a larger budget.`,
+      { budget: this.budget, bytes, held: total },
+    );
+  }
+}
+
+function isHandle(v: unknown): v is SharedHandle {
+  return typeof v === 'object' && v !== null && typeof (v as SharedHandle).path === 'string' && Array.isArray((v as SharedHandle).shape);
+}
+
+/** The entry files of `handles`, each once, named relative to the staging directory they must lie in. */
+function uniqueFiles(handles: readonly SharedHandle[], staging: string): EntryFile[] {
+  const seen = new Set<string>();
+  const files: EntryFile[] = [];
+  for (const h of handles) {
+    if (!h.path.startsWith(`${staging}/`) || h.path.slice(staging.length + 1).includes('/')) {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `A cache build returned ${h.path}, which is not a file of its entry (${staging}).`, { path: h.path });
+    }
+    const file = h.path.slice(staging.length + 1);
+    if (seen.has(file)) continue;
+    seen.add(file);
+    files.push({ file, shape: [...h.shape], dtype: h.dtype, offset: h.offset, npy: h.npy });
+  }
+  return files;
+}
+
+/** What identifies an archive's bytes: its real path, device, inode, size and mtime in ns. */
+function zipIdentity(zipPath: string): Record<string, string> {
+  try {
+    const st = statSync(zipPath, { bigint: true });
+    return { path: realpathSync(zipPath), dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs) };
+  } catch (err) {
+    throw fsError(err, 'read the zip archive', zipPath);
+  }
+}
+
