@@ -1,0 +1,298 @@
+// SharedCache with real, independent processes (spawned scripts, not a pool), real locks, real kills.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { SharedCache, type ShmErrorCode } from '../dist/index.js';
+import { fixture, makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+
+const tmp = tempDir('shmarray-cache-test-');
+after(() => tmp.dispose());
+let n = 0;
+/** A fresh cache base for one test. */
+const base = (): string => {
+  const d = tmp.path(`base-${++n}`);
+  mkdirSync(d, { mode: 0o700 });
+  return d;
+};
+
+interface Child {
+  proc: ChildProcess;
+  /** The next line the child prints. */
+  line: () => Promise<string>;
+  exit: Promise<number | null>;
+}
+function child(args: string[], env: Record<string, string> = {}): Child {
+  const proc = spawn(process.execPath, [fixture('cache-child.mjs'), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } });
+  const lines: string[] = [];
+  const waiting: ((l: string) => void)[] = [];
+  createInterface({ input: proc.stdout as NonNullable<ChildProcess['stdout']> }).on('line', (l) => {
+    const w = waiting.shift();
+    if (w !== undefined) w(l);
+    else lines.push(l);
+  });
+  const exit = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  return { proc, exit, line: () => new Promise((r) => (lines.length > 0 ? r(lines.shift() as string) : waiting.push(r))) };
+}
+const killed = (c: Child): Promise<number | null> => {
+  c.proc.kill('SIGKILL');
+  return c.exit;
+};
+const stagingLeft = (dir: string): string[] => readdirSync(join(dir, 'test')).filter((f) => f.startsWith('.build-') || f.startsWith('.evict-'));
+const table = (rows: number): number => (rows * 4 * (rows * 4 - 1)) / 2 / 4; // Σ i/4 over the 1000×4 race table
+
+describe('exactly once per key per machine', () => {
+  test('8 independent processes racing on one key: one build, the same data in all, every waiter’s event loop kept ticking', async () => {
+    const dir = base();
+    const runs = Array.from({ length: 8 }, () => child(['race', dir, 'race-key', '400']));
+    for (const c of runs) assert.equal(await c.line(), 'ready');
+    for (const c of runs) c.proc.stdin?.write('go\n');
+    const results = (await Promise.all(runs.map((c) => c.line()))).map((l) => JSON.parse(l) as { built: boolean; sum: number; ticks: number; waitedMs: number });
+    await Promise.all(runs.map((c) => c.exit));
+    assert.equal(results.filter((r) => r.built).length, 1, 'exactly one process built');
+    for (const r of results) assert.equal(r.sum, table(1000));
+    // Every waiter waited out most of the 400 ms build; a blocked event loop would not have ticked at all.
+    for (const r of results.filter((x) => !x.built)) {
+      assert.ok(r.waitedMs >= 200, `waited ${r.waitedMs} ms`);
+      assert.ok(r.ticks >= r.waitedMs / 5 / 4, `a waiter's 5 ms timer ticked ${r.ticks} times in ${r.waitedMs} ms`);
+    }
+    assert.deepEqual(stagingLeft(dir), []);
+  });
+
+  test('concurrent get() calls in one event loop build once', async () => {
+    const cache = await SharedCache.open({ name: 'test', dir: base() });
+    let builds = 0;
+    const entries = await Promise.all(Array.from({ length: 5 }, () => cache.get('same', async (b) => {
+      builds++;
+      b.create('x.f32', [16]).data.fill(3);
+      await new Promise((r) => setTimeout(r, 50));
+    })));
+    assert.equal(builds, 1);
+    assert.deepEqual(entries.map((e) => e.arrays[0]?.data[15]), [3, 3, 3, 3, 3]);
+    for (const e of entries) e.release();
+  });
+
+  test('a builder SIGKILLed mid-build leaves no entry: another process builds it, and no staging directory is left', async () => {
+    const dir = base();
+    const hung = child(['hang', dir, 'k']);
+    assert.equal(await hung.line(), 'building');
+    assert.equal(stagingLeft(dir).length, 1, 'the staging directory exists while it builds');
+    const waiter = child(['race', dir, 'k', '0']);
+    assert.equal(await waiter.line(), 'ready');
+    waiter.proc.stdin?.write('go\n');
+    await new Promise((r) => setTimeout(r, 200));
+    await killed(hung);
+    const r = JSON.parse(await waiter.line()) as { built: boolean; sum: number };
+    assert.equal(r.built, true);
+    assert.equal(r.sum, table(1000));
+    assert.deepEqual(stagingLeft(dir), []);
+  });
+
+  test('a build that throws leaves nothing; the next caller builds', async () => {
+    const cache = await SharedCache.open({ name: 'test', dir: base() });
+    await assert.rejects(cache.get('t', (b) => {
+      b.create('x.f32', [4]);
+      throw new Error('the build failed (expected by the test)');
+    }), /expected by the test/);
+    assert.deepEqual(cache.list(), []);
+    assert.deepEqual(stagingLeft(cache.base), []);
+    const e = await cache.get('t', (b) => void b.create('x.f32', [4]).data.fill(5));
+    assert.equal(e.built, true);
+    e.release();
+  });
+
+  test('a waiter’s timeout and signal end its wait with ERR_SHM_ABORTED; the build goes on', async () => {
+    const dir = base();
+    const hung = child(['hang', dir, 'slow']);
+    assert.equal(await hung.line(), 'building');
+    try {
+      const cache = await SharedCache.open({ name: 'test', dir });
+      const never = (): never => assert.fail('the waiter must not build');
+      await rejectsWithCode(cache.get('slow', never, { timeout: 100 }), 'ERR_SHM_ABORTED');
+      const ac = new AbortController();
+      setTimeout(() => ac.abort(), 50);
+      await rejectsWithCode(cache.get('slow', never, { signal: ac.signal }), 'ERR_SHM_ABORTED');
+      assert.equal(stagingLeft(dir).length, 1, "the builder's work is untouched");
+    } finally {
+      await killed(hung);
+    }
+  });
+});
+
+describe('holders and eviction', () => {
+  const MiB = 2 ** 20;
+  test('budget of 2.5 entries: a held entry survives while unheld ones go LRU; once its holder is SIGKILLed it goes too; a process still mapping an evicted file reads it intact', async () => {
+    const dir = base();
+    const rows = MiB / 16; // 1 MiB entries
+    const holder = child(['hold', dir, 'held', String(rows)], { CACHE_BUDGET: String(2.5 * MiB) });
+    assert.equal(await holder.line(), 'held');
+    const cache = await SharedCache.open({ name: 'test', dir, budget: 2.5 * MiB });
+    assert.deepEqual(cache.list().map((e) => [e.key, e.holders]), [['held', [holder.proc.pid]]]);
+    const make = async (key: string): Promise<string> => {
+      const e = await cache.get(key, (b) => void b.create('t.f32', [rows, 4]).data.fill(key.length));
+      const path = e.arrays[0]?.path as string;
+      e.release();
+      return path;
+    };
+    const aPath = await make('a');
+    // Another process maps a's file before it is evicted.
+    const reader = child(['map', aPath, String(rows)]);
+    assert.equal(await reader.line(), 'mapped');
+    await make('bb'); // held + a + bb = 3 MiB > 2.5: a (LRU, unheld) goes
+    assert.deepEqual(cache.list().map((e) => e.key).sort(), ['bb', 'held']);
+    assert.equal(existsSync(aPath), false, 'a was evicted');
+    reader.proc.stdin?.write('read\n');
+    assert.deepEqual(JSON.parse(await reader.line()), { sum: rows * 4 * 1 }, 'the evicted file still reads as it was');
+    await make('ccc'); // bb goes, the held entry stays
+    assert.deepEqual(cache.list().map((e) => e.key).sort(), ['ccc', 'held']);
+    await killed(holder);
+    assert.deepEqual(cache.list().find((e) => e.key === 'held')?.holders, []);
+    await make('dddd'); // now the oldest, unheld, is 'held'
+    assert.deepEqual(cache.list().map((e) => e.key).sort(), ['ccc', 'dddd']);
+  });
+
+  test('when held entries leave no room, the build is ERR_SHM_NO_SPACE naming the budget and the holder; nothing is left', async () => {
+    const dir = base();
+    const holder = child(['hold', dir, 'big', String(2 ** 16)], { CACHE_BUDGET: String(MiB + 1024) });
+    assert.equal(await holder.line(), 'held');
+    try {
+      const cache = await SharedCache.open({ name: 'test', dir, budget: MiB + 1024 });
+      const err = await rejectsWithCode(cache.get('more', (b) => void b.create('t.f32', [2 ** 10, 4])), 'ERR_SHM_NO_SPACE');
+      assert.match(err.message, /budget of 1\.0 MiB/);
+      assert.match(err.message, new RegExp(`"big" \\(1\\.0 MiB, held by pid ${holder.proc.pid}\\)`));
+      assert.deepEqual(cache.list().map((e) => e.key), ['big']);
+      assert.deepEqual(stagingLeft(dir), []);
+    } finally {
+      await killed(holder);
+    }
+  });
+
+  test('prune() evicts to the budget, LRU first; clear() leaves held entries and says who holds them', async () => {
+    const cache = await SharedCache.open({ name: 'test', dir: base(), budget: 4 * 4096 });
+    const paths: string[] = [];
+    for (const [i, key] of ['old', 'mid', 'new'].entries()) {
+      const e = await cache.get(key, (b) => void b.create('t.f32', [1024]));
+      utimesSync(join(e.dir, 'entry.json'), new Date(1000 * (i + 1)), new Date(1000 * (i + 1)));
+      paths.push(e.dir);
+      if (key !== 'new') e.release();
+    }
+    assert.deepEqual(cache.prune(2 * 4096).removed.map((e) => e.key), ['old']);
+    const { removed, left } = cache.clear();
+    assert.deepEqual(removed.map((e) => e.key), ['mid']);
+    assert.deepEqual(left.map((e) => [e.key, e.holders]), [['new', [process.pid]]]);
+  });
+});
+
+describe('zip archives by identity', () => {
+  const zipDir = tmp.path('zips');
+  mkdirSync(zipDir);
+  const makeZip = (value: number): string => {
+    const src = join(zipDir, 'data.f32');
+    writeFileSync(src, new Uint8Array(Float32Array.from({ length: 4000 }, (_, i) => (i % 4 === 1 ? value : i)).buffer));
+    execFileSync('python3', ['-m', 'zipfile', '-c', join(zipDir, 'data.zip'), src]);
+    return join(zipDir, 'data.zip');
+  };
+
+  test('the same archive after every process restarted is mapped, not re-extracted; a modified archive makes a new entry', async () => {
+    const dir = base();
+    const zip = makeZip(1);
+    const run = async (): Promise<{ built: boolean; rows: number; first: number }> => {
+      const c = child(['zip', dir, zip]);
+      const r = JSON.parse(await c.line()) as { built: boolean; rows: number; first: number };
+      await c.exit;
+      return r;
+    };
+    assert.deepEqual(await run(), { built: true, rows: 1000, first: 1 });
+    assert.deepEqual(await run(), { built: false, rows: 1000, first: 1 });
+    makeZip(2);
+    utimesSync(zip, new Date(), new Date(Date.now() + 5000));
+    assert.deepEqual(await run(), { built: true, rows: 1000, first: 2 });
+    const cache = await SharedCache.open({ name: 'test', dir });
+    assert.equal(cache.list().length, 2);
+  });
+
+  for (const runtime of RUNTIMES) {
+    test(`${runtime}: the entry's handles map in pool workers, who read the same values`, async () => {
+      const cache = await SharedCache.open({ name: 'test', dir: base() });
+      const [a] = await cache.extractZip(makeZip(3), { columns: 4 });
+      assert.ok(a);
+      const pool = makePool(runtime, 'read-at.mjs', 2);
+      try {
+        const indices = Array.from({ length: a.length }, (_, i) => i);
+        const read = (await Promise.all([0, 1].map(() => pool.run({ handle: a.handle, indices })))) as { values: number[] }[];
+        for (const r of read) assert.deepEqual(r.values, Array.from(a.data));
+      } finally {
+        await pool.destroy();
+        a.close();
+      }
+    });
+  }
+});
+
+describe('where it lives, and who may use it', () => {
+  test('cache.dir is <base>/<name>, 0700; reason says why; the budget is recorded for the CLI', async () => {
+    const b = base();
+    const cache = await SharedCache.open({ name: 'my-app', dir: b, budget: '8MiB' });
+    assert.equal(cache.dir, join(b, 'my-app'));
+    assert.equal(cache.reason, 'given as the dir option');
+    assert.equal(cache.budget, 8 * 2 ** 20);
+    assert.equal((await SharedCache.open({ name: 'my-app', dir: b })).budget, 8 * 2 ** 20);
+  });
+
+  test('without a dir it lives in /dev/shm/shmarray-cache-<uid>/<name> when tmpfs has room, and says so', async () => {
+    const name = `t-${process.pid}`;
+    const cache = await SharedCache.open({ name, budget: '1MiB' });
+    try {
+      assert.equal(cache.dir, `/dev/shm/shmarray-cache-${process.getuid?.()}/${name}`);
+      assert.match(cache.reason, /tmpfs \/dev\/shm has room/);
+    } finally {
+      execFileSync('rm', ['-r', cache.dir]);
+    }
+  });
+
+  test('a base writable by all without the sticky bit, or a cache directory writable by others, is ERR_SHM_PERMISSION', async () => {
+    const open = base();
+    chmodSync(open, 0o777);
+    await rejectsWithCode(SharedCache.open({ name: 'x', dir: open }), 'ERR_SHM_PERMISSION');
+    const b = base();
+    mkdirSync(join(b, 'loose'), { mode: 0o777 });
+    chmodSync(join(b, 'loose'), 0o777);
+    await rejectsWithCode(SharedCache.open({ name: 'loose', dir: b }), 'ERR_SHM_PERMISSION');
+  });
+
+  test("another user's cache is refused and never read (setpriv as nobody)", { skip: process.getuid?.() !== 0 && 'NOT RUN: needs root to act as nobody' }, async () => {
+    const b = base();
+    chmodSync(b, 0o1777);
+    const cache = await SharedCache.open({ name: 'mine', dir: b });
+    (await cache.get('secret', (bb) => void bb.create('t.f32', [4]).data.fill(9))).release();
+    const script = `import('${new URL('../dist/index.js', import.meta.url).href}').then((m) => m.SharedCache.open({ name: 'mine', dir: '${b}' })).then(() => console.log('opened'), (e) => console.log(e.code))`;
+    const out = execFileSync('setpriv', ['--reuid=nobody', '--regid=nogroup', '--clear-groups', process.execPath, '-e', script], { encoding: 'utf8' });
+    assert.equal(out.trim(), 'ERR_SHM_PERMISSION');
+  });
+});
+
+describe('bad input is ERR_SHM_BAD_ARGUMENT, and nothing is created', () => {
+  const bad: [string, () => Promise<unknown>, ShmErrorCode][] = [
+    ['an empty key', async () => (await SharedCache.open({ name: 'test', dir: base() })).get('', () => {}), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a key that is not a string', async () => (await SharedCache.open({ name: 'test', dir: base() })).get(7 as never, () => {}), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a build that creates nothing', async () => (await SharedCache.open({ name: 'test', dir: base() })).get('k', () => {}), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a name with a slash', () => SharedCache.open({ name: 'a/b', dir: base() }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a name of 65 characters', () => SharedCache.open({ name: 'x'.repeat(65), dir: base() }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a name of ..', () => SharedCache.open({ name: '..', dir: base() }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a budget of 0', () => SharedCache.open({ name: 'test', dir: base(), budget: 0 }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a budget of NaN', () => SharedCache.open({ name: 'test', dir: base(), budget: NaN }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a negative budget', () => SharedCache.open({ name: 'test', dir: base(), budget: -1 }), 'ERR_SHM_BAD_ARGUMENT'],
+    ['a budget of "lots"', () => SharedCache.open({ name: 'test', dir: base(), budget: 'lots' }), 'ERR_SHM_BAD_ARGUMENT'],
+  ];
+  for (const [what, call, code] of bad) {
+    test(what, async () => {
+      const before = n;
+      await rejectsWithCode(call(), code);
+      const made = join(tmp.dir, `base-${before + 1}`);
+      const left = existsSync(join(made, 'test')) ? readdirSync(join(made, 'test')).filter((f) => !f.endsWith('.lock')) : [];
+      assert.deepEqual(left, [], 'no entry and no staging directory');
+    });
+  }
+});
