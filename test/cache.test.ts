@@ -296,3 +296,27 @@ describe('bad input is ERR_SHM_BAD_ARGUMENT, and nothing is created', () => {
     });
   }
 });
+
+describe('shmarray cache', () => {
+  const cli = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+  const run = (...args: string[]): string => execFileSync(process.execPath, [cli, 'cache', ...args], { encoding: 'utf8' });
+  test('list shows key, bytes and holders; prune --budget evicts LRU; clear leaves the held entry and names its holder', async () => {
+    const dir = base();
+    const cache = await SharedCache.open({ name: 'cli', dir, budget: '1MiB' });
+    (await cache.get('unheld-old', (b) => void b.create('t.f32', [1024]))).release();
+    (await cache.get('unheld-new', (b) => void b.create('t.f32', [1024]))).release();
+    const held = await cache.get('held', (b) => void b.create('t.f32', [1024]));
+    const listed = JSON.parse(run('list', '--dir', dir, '--json')) as { name: string; entries: { key: string; bytes: number; holders: number[] }[] }[];
+    assert.deepEqual(listed.map((c) => c.name), ['cli']);
+    assert.deepEqual(listed[0]?.entries.map((e) => [e.key, e.bytes, e.holders]).sort(), [['held', 4096, [process.pid]], ['unheld-new', 4096, []], ['unheld-old', 4096, []]]);
+    assert.match(run('list', '--dir', dir), /held +4\.0 KiB +1 \(pid \d+\)/);
+    assert.match(run('prune', '--dir', dir, '--name', 'cli', '--budget', '8KiB'), /removed 1 entries/);
+    assert.deepEqual(cache.list().map((e) => e.key).sort(), ['held', 'unheld-new']);
+    const cleared = run('clear', '--dir', dir);
+    assert.match(cleared, /removed 1 entries/);
+    assert.match(cleared, new RegExp(`left held \\(4\\.0 KiB\\): held by pid ${process.pid}`));
+    held.release();
+    assert.match(run('clear', '--dir', dir), /removed 1 entries/);
+    assert.deepEqual(cache.list(), []);
+  });
+});

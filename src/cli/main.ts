@@ -1,5 +1,5 @@
 /**
- * The `shmarray` command: bench, extract, stats, info, gzip. Bad arguments exit 2 with one line;
+ * The `shmarray` command: bench, extract, stats, info, gzip, cache. Bad arguments exit 2 with one line;
  * every failure prints one line with its code and exits 1. Importing this module runs nothing:
  * bin.ts is the executable.
  */
@@ -9,6 +9,7 @@ import * as parse from './args.js';
 import { benchCommand } from './commands/bench.js';
 import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
 import { gzipCommand } from './commands/gzip.js';
+import { cacheClearCommand, cacheListCommand, cachePruneCommand } from './commands/cache.js';
 import { ShmArrayError } from '../index.js';
 
 const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
@@ -19,7 +20,7 @@ export function program(): Command {
     .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
     .exitOverride()
     .showSuggestionAfterError()
-    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy', 'shmarray gzip big.csv -o big.csv.gz'));
+    .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy', 'shmarray gzip big.csv -o big.csv.gz', 'shmarray cache list'));
 
   cmd
     .command('bench')
@@ -84,6 +85,20 @@ export function program(): Command {
     .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
     .addHelpText('after', examples('shmarray gzip results.f32 -o results.f32.gz', 'producer | shmarray gzip - -o out.gz --workers 2 --single-member'))
     .action(gzipCommand);
+
+  const cache = cmd
+    .command('cache')
+    .description("The node-wide caches of datasets (SharedCache): one copy per machine, shared by every process of this user.")
+    .addHelpText('after', examples('shmarray cache list', 'shmarray cache list --name my-app --json', 'shmarray cache prune --name my-app --budget 4GiB', 'shmarray cache clear --name my-app'));
+  const where = (c: Command): Command =>
+    c.option('--name <name>', 'the cache (default: every cache found)').option('--dir <dir>', 'the base directory (default: $SHMARRAY_CACHE_DIR, else /dev/shm and the temp directory)');
+  where(cache.command('list').description('Each entry: key, bytes, holders (pids), last use; and where the cache is and why.'))
+    .option('--json', 'print JSON')
+    .action(cacheListCommand);
+  where(cache.command('prune').description("Evict unheld entries, least recently used first, down to the cache's budget."))
+    .option('--budget <bytes>', "evict down to this size instead, e.g. 4GiB")
+    .action(cachePruneCommand);
+  where(cache.command('clear').description('Evict every unheld entry; held ones stay, and the holders are named.')).action(cacheClearCommand);
   return cmd;
 }
 

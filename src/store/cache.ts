@@ -10,7 +10,7 @@
  */
 import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
 import type { SharedHandle } from '../core/describe.js';
 import type { DType } from '../core/dtype.js';
@@ -24,7 +24,7 @@ import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { jobSignal } from '../jobs/pool.js';
 import {
-  checkCacheName, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
@@ -192,6 +192,17 @@ export class SharedCache {
     const budget = given ?? recordedBudget(where.dir) ?? Math.floor(diskSpace(where.dir).size / 2);
     if (given !== undefined) recordBudget(where.dir, given);
     return Promise.resolve(new SharedCache(name, where.dir, where.base, where.reason, budget));
+  }
+
+  /**
+   * The caches that exist (nothing is created): those named `name`, or all, in `dir` if given,
+   * else in the default bases (`$SHMARRAY_CACHE_DIR`, else /dev/shm's and the temp directory's).
+   */
+  static find(options: { name?: string; dir?: string } = {}): { name: string; base: string; dir: string }[] {
+    checkOptions('SharedCache.find', options, { name: own, dir: filePath });
+    if (options.name !== undefined) checkCacheName(options.name, "SharedCache.find's name");
+    const bases = options.dir !== undefined ? [resolve(options.dir)] : defaultBases();
+    return bases.flatMap((base) => cacheNames(base).filter((n) => options.name === undefined || n === options.name).map((name) => ({ name, base, dir: join(base, name) })));
   }
 
   /**
