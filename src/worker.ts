@@ -1,6 +1,7 @@
 /**
  * `shmarray/worker`: what worker code needs to map the handles it is sent (and to see what that
- * cost it: memoryUsage), and nothing more — no pool, no zip reader, no store. Importing it loads the mapping core and the addon only.
+ * cost it: memoryUsage), the pure merge of partial statistics, and nothing more — no pool, no zip
+ * reader, no store. Importing it loads the mapping core and the addon only.
  */
 export { ShmArrayError } from './core/errors.js';
 export type { ShmErrorCode, ShmErrorDetails } from './core/errors.js';
@@ -10,3 +11,6 @@ export { openSharedCached } from './core/map-cache.js';
 export { memoryUsage } from './core/memory.js';
 export type { MemoryUsage } from './core/memory.js';
 export type { DType, NumericArray, TypedArrayOf } from './core/dtype.js';
+export { mergeColumnStats, PARTIAL_STATS_FORMAT } from './jobs/partial-stats.js';
+export type { PartialColumnStats, JsonFloat } from './jobs/partial-stats.js';
+export type { ColumnStats } from './jobs/stats-math.js';

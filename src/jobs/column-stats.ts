@@ -7,6 +7,7 @@ import { shareRows, splitRows } from './partition.js';
 import { sameShape } from '../core/shape.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from './stats-math.js';
+import { encodePartial, type PartialColumnStats } from './partial-stats.js';
 import type { StatsSegment, StatsTask } from './stats-worker.js';
 import type { NormalizeTask } from './normalize-worker.js';
 
@@ -40,8 +41,25 @@ function columnsOf(h: SharedHandle): number {
  */
 export async function columnStats(arrays: ArrayOrHandle | readonly ArrayOrHandle[], options: JobOptions = {}): Promise<ColumnStats> {
   checkOptions('columnStats', options, POOL_OPTIONS, POOL_CONFLICTS);
+  const { stats, columns } = await statsOver(arrays, options, 'columnStats');
+  return finishStats(stats, columns);
+}
+
+/**
+ * The same work as {@link columnStats}, stopped before the end: partial statistics in the public
+ * format `shmarray-partial-stats/1` (plain JSON, a few hundred bytes), which `mergeColumnStats`
+ * merges exactly with the partials of other shards, on another machine, in any order.
+ */
+export async function partialColumnStats(arrays: ArrayOrHandle | readonly ArrayOrHandle[], options: JobOptions = {}): Promise<PartialColumnStats> {
+  checkOptions('partialColumnStats', options, POOL_OPTIONS, POOL_CONFLICTS);
+  const { stats, columns } = await statsOver(arrays, options, 'partialColumnStats');
+  return encodePartial(stats, columns);
+}
+
+/** The merged partial statistics of `arrays`, computed in a pool (options checked by the caller). */
+async function statsOver(arrays: ArrayOrHandle | readonly ArrayOrHandle[], options: JobOptions, fn: string): Promise<{ stats: PartialStats; columns: number }> {
   const handles = (Array.isArray(arrays) ? arrays : [arrays]).map((a: ArrayOrHandle) => handleOf(a));
-  if (handles.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'columnStats needs at least one array.', {});
+  if (handles.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} needs at least one array.`, {});
   const columns = columnsOf(handles[0] as SharedHandle);
   for (const h of handles) {
     if (columnsOf(h) !== columns) {
@@ -54,7 +72,7 @@ export async function columnStats(arrays: ArrayOrHandle | readonly ArrayOrHandle
     );
     const signal = jobSignal(options);
     const parts = await Promise.all(shares.map((segments) => pool.run<PartialStats>({ segments, columns } satisfies StatsTask, { filename: STATS_WORKER, signal })));
-    return finishStats(parts.reduce(mergeStats, emptyStats(columns)), columns);
+    return { stats: parts.reduce(mergeStats, emptyStats(columns)), columns };
   });
 }
 
