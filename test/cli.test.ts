@@ -151,6 +151,50 @@ test('importing the CLI module runs nothing (bin.js is the executable)', async (
   assert.equal(stderr, '');
 });
 
+describe('stats --partial and merge', () => {
+  test('partials of 3 shards, merged: the stats --json of all 3 archives (1e-12 relative); merge prints the same table', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('shards'), files: 3, bytes: 3 * 64 * 1024, seed: 11 })).map((d) => d.path);
+    const parts: string[] = [];
+    for (const [i, z] of zips.entries()) {
+      const part = tmp.path(`part-${i}.json`);
+      const r = await shmarray('stats', z, '--columns', '4', '--partial', '-o', part);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, new RegExp(`wrote the partial of 4096 rows × 4 columns to ${part}`));
+      assert.ok(readFileSync(part).length < 1024, 'a partial is under 1 KiB');
+      parts.push(part);
+    }
+    const all = JSON.parse((await shmarray('stats', ...zips, '--columns', '4', '--json')).stdout) as Record<string, number[] | number>;
+    const merged = await shmarray('merge', ...parts.reverse(), '--json');
+    assert.equal(merged.code, 0, merged.stderr);
+    const m = JSON.parse(merged.stdout) as Record<string, number[] | number>;
+    assert.equal(m['rows'], all['rows']);
+    for (const field of ['mean', 'std', 'min', 'max']) {
+      (m[field] as number[]).forEach((x, c) => {
+        const y = (all[field] as number[])[c] as number;
+        assert.ok(Math.abs(x - y) <= 1e-12 * Math.abs(y), `${field}[${c}] ${x} vs ${y}`);
+      });
+    }
+    const table = await shmarray('merge', ...parts);
+    assert.match(table.stdout, /^12288 rows × 4 columns merged from 3 partial\(s\)\ncolumn +mean +std +min +max\n/);
+  });
+
+  test('merge of a file that is not a partial: exit 2 naming the part and field', async () => {
+    const badPart = tmp.path('bad-part.json');
+    writeFileSync(badPart, JSON.stringify({ format: 'something-else' }));
+    const r = await shmarray('merge', badPart);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^shmarray: mergeColumnStats: part 0's format is "something-else".*\[ERR_SHM_BAD_ARGUMENT\]\n$/);
+  });
+
+  test('stats of raw data without --columns or --shape: exit 2, saying to give --columns', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('raw-nocols'), files: 1, bytes: 64 * 1024 })).map((d) => d.path);
+    const r = await shmarray('stats', ...zips);
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /is raw data \(not \.npy\), so its columns are unknown; give --columns C/);
+  });
+});
+
 describe('bad arguments exit with status 2 and a one-line reason', () => {
   for (const args of [['bench', '--size', 'lots'], ['bench', '--runtime', 'fibers'], ['bench', '--modes', 'copy,teleport'], ['bench', '--workers', '0'], ['stats'], ['frobnicate'], ['info', 'x', '--shape', '4xq']]) {
     test(args.join(' '), async () => {
@@ -162,7 +206,7 @@ describe('bad arguments exit with status 2 and a one-line reason', () => {
   }
 
   test('every command has --help with an example', async () => {
-    for (const c of ['bench', 'extract', 'stats', 'info', 'gzip']) {
+    for (const c of ['bench', 'extract', 'stats', 'merge', 'info', 'gzip', 'cache']) {
       const r = await shmarray(c, '--help');
       assert.equal(r.code, 0);
       assert.match(r.stdout, /Examples:\n {2}\$ /);

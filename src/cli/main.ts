@@ -7,7 +7,7 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './args.js';
 import { benchCommand } from './commands/bench.js';
-import { extractCommand, infoCommand, statsCommand } from './commands/data.js';
+import { extractCommand, infoCommand, mergeCommand, statsCommand } from './commands/data.js';
 import { gzipCommand } from './commands/gzip.js';
 import { cacheClearCommand, cacheListCommand, cachePruneCommand } from './commands/cache.js';
 import { ShmArrayError } from '../index.js';
@@ -53,14 +53,24 @@ export function program(): Command {
     .command('stats')
     .description('Per-column count, mean, std, min and max of zip archives and data files, computed in a worker pool.')
     .argument('<input...>', 'zip archives, .npy files, or raw files with --columns or --shape')
-    .option('--columns <n>', 'columns of raw data; rows are inferred', parse.positiveInt)
+    .option('--columns <n>', 'columns of raw data (required for raw data and zips of raw entries; .npy carries its own); rows are inferred', parse.positiveInt)
     .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
     .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
     .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
     .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
     .option('--json', 'print the statistics as JSON')
-    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json'))
+    .option('--partial', 'print (or write, with -o) the partial statistics instead, in the format shmarray merge and mergeColumnStats take')
+    .option('-o, --output <file>', 'with --partial: write it to this file (atomically)')
+    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json', 'shmarray stats shard-3.zip --columns 4 --partial -o part-3.json'))
     .action(statsCommand);
+
+  cmd
+    .command('merge')
+    .description('Merge partial statistics (shmarray stats --partial, from any machine, in any order) into the statistics of all their rows: the same table as stats.')
+    .argument('<part...>', 'partial files (JSON)')
+    .option('--json', 'print the statistics as JSON (the same object as stats --json)')
+    .addHelpText('after', examples('shmarray merge parts/*.json', 'shmarray merge part-*.json --json'))
+    .action(mergeCommand);
 
   cmd
     .command('info')

@@ -1,9 +1,9 @@
 /** `shmarray extract`, `shmarray stats` and `shmarray info`: the library's jobs from a shell. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, openShared, SharedStore, ShmArrayError, zipsUncompressedBytes,
-  type DType, type ExtractOptions, type Runtime, type SharedHandle,
+  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../table.js';
 
@@ -51,24 +51,73 @@ function fileHandle(path: string, o: DataOptions): SharedHandle {
   return describeShared(path, { ...(o.dtype !== undefined ? { dtype: o.dtype } : {}), ...(o.shape !== undefined ? { shape: o.shape } : o.columns !== undefined ? { columns: o.columns } : {}) });
 }
 
-/** Column statistics of zip archives and data files, computed in a worker pool. */
-export async function statsCommand(inputs: string[], o: DataOptions): Promise<void> {
+/** Column statistics of zip archives and data files, computed in a worker pool; or, with --partial, their mergeable partial. */
+export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string }): Promise<void> {
+  if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
   await using store = await SharedStore.create();
   const zips = inputs.filter(isZip);
   const handles = [
     ...(zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime }) : []),
     ...inputs.filter((p) => !isZip(p)).map((p) => fileHandle(p, o)),
   ];
-  const stats = await columnStats(handles, { workers: o.workers, runtime: o.runtime });
-  if (o.json) {
+  // Raw data has no shape of its own: without --columns or --shape it would silently be 1 column.
+  const raw = handles.find((h) => !h.npy);
+  if (raw !== undefined && o.columns === undefined && o.shape === undefined) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray stats: ${raw.path} is raw data (not .npy), so its columns are unknown; give --columns C (or --shape RxC).`);
+  }
+  if (o.partial === true) {
+    const part = await partialColumnStats(handles, { workers: o.workers, runtime: o.runtime });
+    const text = JSON.stringify(part);
+    if (o.output === undefined) console.log(text);
+    else {
+      writeFileAtomic(o.output, `${text}\n`);
+      console.error(`wrote the partial of ${part.rows} rows × ${part.columns} columns to ${o.output}`);
+    }
+    return;
+  }
+  printStats(await columnStats(handles, { workers: o.workers, runtime: o.runtime }), `from ${handles.length} array(s)`, o.json === true);
+}
+
+/** Merges partials written by `stats --partial` (any machine, any order) into the statistics of all their rows. */
+export function mergeCommand(files: string[], o: { json?: boolean }): void {
+  const parts = files.map((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (err) {
+      throw ShmArrayError.fromFs(err, 'read the partial', f) ?? err;
+    }
+    try {
+      return JSON.parse(text) as PartialColumnStats;
+    } catch {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray merge: ${f} is not JSON; give files written by shmarray stats --partial.`, { path: f });
+    }
+  });
+  printStats(mergeColumnStats(parts), `merged from ${files.length} partial(s)`, o.json === true);
+}
+
+function printStats(stats: ColumnStats, from: string, json: boolean): void {
+  if (json) {
     console.log(JSON.stringify(stats));
     return;
   }
-  console.log(`${stats.rows} rows × ${stats.columns} columns from ${handles.length} array(s)`);
+  console.log(`${stats.rows} rows × ${stats.columns} columns ${from}`);
   const fmt = (x: number): string => (Number.isFinite(x) ? x.toPrecision(8) : String(x));
   const head = ['column', 'mean', 'std', 'min', 'max'];
   const rows = stats.mean.map((_, c) => [String(c), fmt(stats.mean[c] ?? NaN), fmt(stats.std[c] ?? NaN), fmt(stats.min[c] ?? NaN), fmt(stats.max[c] ?? NaN)]);
   for (const line of textTable(head, rows, 0, false)) console.log(line);
+}
+
+/** Writes `text` to `path` through a temporary file renamed into place: never a half-written partial. */
+function writeFileAtomic(path: string, text: string): void {
+  const tmp = `${path}.${process.pid}.tmp`;
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw ShmArrayError.fromFs(err, 'write', path) ?? err;
+  }
 }
 
 /** Shape, dtype, size and residency of a data file, and where a store for it would go; or the compression engine. */
