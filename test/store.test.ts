@@ -151,20 +151,22 @@ describe('crash safety', () => {
     });
   }
 
-  test('an app that handles SIGINT itself can still use its store in its handler; the store goes when it exits', async () => {
-    const c = fork(fixture('store-child.mjs'), ['app-handler', tmp.dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const messages: string[] = [];
-    c.on('message', (m) => messages.push(String(m)));
-    while (messages.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const dir = messages[0] as string;
-    c.send('go');
-    await new Promise((r) => setTimeout(r, 50));
-    c.kill('SIGINT');
-    const code = await new Promise<number | null>((r) => c.once('exit', (n) => r(n)));
-    assert.equal(messages[1], 'the handler used its store');
-    assert.equal(code, 0);
-    assert.equal(existsSync(dir), false);
-  });
+  for (const [how, what] of [['app-handler', 'process.on'], ['app-once-first', 'process.once, registered before the store']] as const) {
+    test(`an app that handles SIGINT itself (${what}) can still use its store in its handler; the store goes when it exits`, async () => {
+      const c = fork(fixture('store-child.mjs'), [how, tmp.dir], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+      const messages: string[] = [];
+      c.on('message', (m) => messages.push(String(m)));
+      while (messages.length === 0) await new Promise((r) => setTimeout(r, 5));
+      const dir = messages[0] as string;
+      c.send('go');
+      await new Promise((r) => setTimeout(r, 50));
+      c.kill('SIGINT');
+      const code = await new Promise<number | null>((r) => c.once('exit', (n) => r(n)));
+      assert.equal(messages[1], 'the handler used its store');
+      assert.equal(code, 0);
+      assert.equal(existsSync(dir), false);
+    });
+  }
 
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     test(`a store made in a worker thread is removed by ${signal} to the process`, async () => {

@@ -70,7 +70,9 @@ function install(): void {
   installed = true;
   process.on('exit', removeAll);
   // Worker threads get no signals: their directories are announced to the main thread.
-  if (isMainThread) for (const s of SIGNALS) process.on(s, onSignal);
+  // Prepended: ours runs before the app's own, while a `process.once` handler of the app's is
+  // still registered (Node removes a once-listener just before calling it), so it is counted.
+  if (isMainThread) for (const s of SIGNALS) process.prependListener(s, onSignal);
 }
 
 /**
