@@ -1,19 +1,31 @@
 // Type tests: checked by `npm run typecheck` (tsc), never run. Each line fails to compile if the
-// public types drift: openShared/createShared overloads, SharedArray<D>, ShmArrayError['code'].
-import { createShared, openShared, type ERROR_CODES, type SharedArray, type SharedHandle, type ShmArrayError } from '../dist/index.js';
+// public types drift: openShared/createShared overloads, SharedArray<D>, SharedHandle<D>,
+// ShmArrayError['code'].
+import { createShared, openShared, type DType, type ERROR_CODES, type NumericArray, type SharedArray, type SharedHandle, type ShmArrayError } from '../dist/index.js';
 
 /** true only when A and B are the same type (not merely assignable). */
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 const expect = <T extends true>(): T => true as T;
 declare const handle: SharedHandle;
-declare const float64Handle: SharedHandle & { dtype: 'float64' };
+declare const float64Handle: SharedHandle<'float64'>;
 
 export function typeTests(): void {
   expect<Equal<ReturnType<typeof openShared<'float64'>>['data'], Float64Array>>();
   const _f64 = openShared('x._f64', [2, 2], { dtype: 'float64' });
   expect<Equal<typeof _f64.data, Float64Array>>();
-  const _f32 = openShared('x._f32', [4]);
+  const _f32 = openShared('x._f32', [4], { dtype: 'float32' });
   expect<Equal<typeof _f32.data, Float32Array>>();
+  // Without a dtype the file may be a .npy of any dtype: no claim of float32.
+  const _any = openShared('x.npy');
+  expect<Equal<typeof _any, SharedArray<DType>>>();
+  expect<Equal<typeof _any.data, NumericArray>>();
+  // @ts-expect-error: a .npy opened without dtype is not known to be a Float32Array
+  const _notF32: Float32Array = openShared('f64.npy').data;
+  // A handle keeps its array's dtype: reopening a float32 array's handle gives a Float32Array.
+  const _made = createShared('t.f32', [4]);
+  expect<Equal<typeof _made.handle, SharedHandle<'float32'>>>();
+  const _reopened = openShared(_made.handle);
+  expect<Equal<typeof _reopened.data, Float32Array>>();
   const _fromHandle = openShared(handle);
   expect<Equal<typeof _fromHandle, SharedArray>>();
   const _typedHandle = openShared(float64Handle);

@@ -7,7 +7,7 @@ import { itemSize, parseDType, type DType } from './dtype.js';
 import { fsError, ShmArrayError } from './errors.js';
 import { readAt } from './files.js';
 import { maxTypedArrayLength, type Advice } from './native.js';
-import { isNpy, NPY_MAX_HEADER_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
+import { isNpy, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
 import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, sameShape, type ShapeLike } from './shape.js';
 
@@ -19,10 +19,10 @@ export type Mode = 'r' | 'r+';
  * `openShared(handle)` maps the same file again. Extra properties are ignored, so a structured
  * clone of a SharedArray itself (which copies only these fields, never the data) is a handle too.
  */
-export interface SharedHandle {
+export interface SharedHandle<D extends DType = DType> {
   readonly path: string;
   readonly shape: readonly number[];
-  readonly dtype: DType;
+  readonly dtype: D;
   /** Byte offset of the data in the file (the header size for .npy files). */
   readonly offset: number;
   readonly mode: Mode;
@@ -148,7 +148,7 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
     let dims: readonly number[];
     if (npy) {
       const { size: headerSize } = npyHeaderSize(prefix, path);
-      const headerBytes = Math.min(headerSize, size, NPY_MAX_HEADER_BYTES + 12);
+      const headerBytes = Math.min(headerSize, size, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES);
       const header = parseNpyHeader(headerBytes <= prefix.length ? prefix.subarray(0, headerBytes) : readAt(fd, 0, headerBytes), path);
       if (options.dtype !== undefined && parseDType(options.dtype) !== header.dtype) {
         throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `${path} holds ${header.dtype} data, not ${options.dtype}; drop the dtype option or pass '${header.dtype}'.`, { path, dtype: options.dtype, fileDtype: header.dtype });
@@ -164,7 +164,7 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
       dims = Object.freeze([...header.shape]);
     } else {
       if (shape === undefined) {
-        throw new ShmArrayError('ERR_SHM_BAD_SHAPE', `${path} is a raw file, so openShared needs its shape, e.g. openShared(path, [rows, columns]).`, { path });
+        throw new ShmArrayError('ERR_SHM_BAD_SHAPE', `${path} is a raw file, so openShared needs its shape, e.g. openShared(path, [rows, columns]).`, { path, reason: 'raw-without-shape' });
       }
       dtype = parseDType(options.dtype ?? 'float32');
       offset = options.offset ?? 0;

@@ -50,8 +50,8 @@ export class SharedArray<D extends DType = DType> {
     return this.data.length;
   }
 
-  /** The plain, JSON-serialisable handle to send to workers instead of the array. */
-  get handle(): SharedHandle {
+  /** The plain, JSON-serialisable handle to send to workers instead of the array (typed by its dtype, as the array is). */
+  get handle(): SharedHandle<D> {
     if (this.#data === undefined) throw this.#closedError('handle');
     const h = { path: this.path, shape: [...this.shape], dtype: this.dtype, offset: this.offset, mode: this.mode, npy: this.npy };
     return this.window ? { ...h, window: true } : h;
@@ -124,9 +124,11 @@ export class SharedArray<D extends DType = DType> {
  * given shape must match it. A handle (from `array.handle`, or a cloned SharedArray) maps the
  * same file again, in the mode it records.
  */
-export function openShared<D extends DType = 'float32'>(handle: SharedHandle & { dtype: D }): SharedArray<D>;
-export function openShared(handle: SharedHandle): SharedArray;
-export function openShared<D extends DType = 'float32'>(path: string, shape?: ShapeLike, options?: OpenOptions<D>): SharedArray<D>;
+export function openShared<D extends DType>(handle: SharedHandle<D>): SharedArray<D>;
+// With a dtype, the array is of that dtype (a .npy file's header must agree); without one it may
+// be any: a raw file is float32, but a .npy file is what its header says.
+export function openShared<D extends DType>(path: string, shape: ShapeLike | undefined, options: OpenOptions<D> & { dtype: D }): SharedArray<D>;
+export function openShared(path: string, shape?: ShapeLike, options?: OpenOptions): SharedArray;
 export function openShared(target: string | SharedHandle, shape?: ShapeLike, options: OpenOptions = {}): SharedArray {
   if (typeof target === 'object' && target !== null) {
     if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');

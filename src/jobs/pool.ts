@@ -1,4 +1,4 @@
-/** tinypool wiring shared by every data job: both runtimes, error revival, row-range fan-out. */
+/** tinypool wiring shared by every data job: both runtimes, error revival, job signals and timeouts. */
 import { rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,8 +82,9 @@ export function workerCount(workers: number | undefined): number {
  * Child processes use v8 ('advanced') serialization, so typed arrays travel as typed arrays.
  */
 export class WorkerPool implements AsyncDisposable {
-  /** The underlying tinypool, for anything this wrapper does not cover. */
-  readonly tinypool: Tinypool;
+  // Private: tinypool's own .d.ts does not compile against current @types/node (skipLibCheck:
+  // false), so no type of it may reach shmarray's declarations, or a user's program.
+  readonly #tinypool: Tinypool;
   readonly runtime: Runtime;
   readonly workers: number;
   #closing = false;
@@ -94,14 +95,14 @@ export class WorkerPool implements AsyncDisposable {
     const runtime = options.runtime ?? 'worker_threads';
     this.runtime = runtime;
     this.workers = workerCount(options.workers);
-    this.tinypool = new Tinypool({
+    this.#tinypool = new Tinypool({
       filename, runtime, minThreads: this.workers, maxThreads: this.workers, isolateWorkers: false, serialization: 'advanced',
       // tinypool forks child processes with an empty environment unless given one: PATH, LANG,
       // NODE_OPTIONS and SHMARRAY_DIR / SHMARRAY_BINDING must reach the workers.
       env: inheritedEnv(),
     });
     // A worker lost between tasks is replaced by tinypool; the event must not crash the process.
-    this.tinypool.on('error', () => {});
+    this.#tinypool.on('error', () => {});
   }
 
   /** Runs one task (in `options.filename`'s module if given); see the class comment for failures. */
@@ -109,7 +110,7 @@ export class WorkerPool implements AsyncDisposable {
     this.#watchThreads();
     const { filename, signal } = options;
     try {
-      return (await this.tinypool.run(task, { ...(filename === undefined ? {} : { filename }), ...(signal === undefined ? {} : { signal }) })) as T;
+      return (await this.#tinypool.run(task, { ...(filename === undefined ? {} : { filename }), ...(signal === undefined ? {} : { signal }) })) as T;
     } catch (err) {
       if (signal?.aborted === true) throw abortedError(signal);
       const revived = ShmArrayError.from(err);
@@ -119,7 +120,6 @@ export class WorkerPool implements AsyncDisposable {
     }
   }
 
-  /** Stops every worker. */
   /**
    * Makes every worker drop its cached mappings (openSharedCached) of files that were removed or
    * replaced — a disposed store's pages — now, instead of at its next task. Runs one task on each
@@ -138,7 +138,7 @@ export class WorkerPool implements AsyncDisposable {
 
   async destroy(): Promise<void> {
     this.#closing = true;
-    await this.tinypool.destroy();
+    await this.#tinypool.destroy();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -147,7 +147,7 @@ export class WorkerPool implements AsyncDisposable {
 
   #watchThreads(): void {
     if (this.runtime !== 'worker_threads') return;
-    for (const worker of this.tinypool.threads) {
+    for (const worker of this.#tinypool.threads) {
       if (this.#watched.has(worker)) continue;
       this.#watched.add(worker);
       worker.on('exit', (code: unknown) => {
