@@ -56,6 +56,23 @@ test('bench: end to end, JSON of the documented shape, map uses less memory than
   }
   const chart = readFileSync(svg, 'utf8');
   assert.match(chart, /^<\?xml[^]*<svg [^]*<rect [^]*<\/svg>\n$/);
+  assert.match(r.stdout, /\ncopy = arrays sent in task messages; sab = one SharedArrayBuffer \(threads only[^\n]*so child_process has no sab row\); map = [^\n]*'same'/);
+  assert.match(r.stdout, new RegExp(`wrote the report as JSON to ${json}\\nwrote the chart to ${svg} \\(open it in a browser\\)\\n$`));
+});
+
+test('bench --size 1TB: one line with ERR_SHM_NO_SPACE saying what fits, before anything is generated', async () => {
+  const r = await shmarray('bench', '--size', '1TB');
+  assert.equal(r.code, 1);
+  assert.equal(r.stdout, '');
+  assert.match(r.stderr, /^shmarray: shmarray bench: --size 931\.3 GiB needs about .* is available; --size [\d.]+ [GM]iB fits, or leave out copy \(--modes sab,map\)\. \[ERR_SHM_NO_SPACE\]\n$/);
+});
+
+test('the chart\'s axis ticks are round numbers', async () => {
+  const { niceTicks } = await import('../dist/bench/chart.js');
+  assert.deepEqual(niceTicks(2481), [0, 1000, 2000, 3000]);
+  assert.deepEqual(niceTicks(1861), [0, 500, 1000, 1500, 2000]);
+  assert.deepEqual(niceTicks(1.861), [0, 0.5, 1, 1.5, 2]);
+  assert.deepEqual(niceTicks(0.27), [0, 0.1, 0.2, 0.3]);
 });
 
 describe('extract, stats, info', () => {
@@ -125,10 +142,51 @@ describe('a failing command prints one line with the error code and exits 1, nev
       const r = await shmarray(...args);
       assert.equal(r.code, 1);
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
-      assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_NOT_FOUND\]\n$/);
+      assert.match(r.stderr, /^shmarray: .*(does not exist|no such file or directory \(ENOENT\)).*\[ERR_SHM_NOT_FOUND\]\n$/);
+      assert.doesNotMatch(r.stderr, /: ENOENT/, 'an errno name alone is not a reason');
       assert.doesNotMatch(r.stderr, /\n\s+at /);
     });
   }
+});
+
+describe('info answers in the terms of the CLI', () => {
+  test('a zip (by name, and by its bytes under another name): exit 2, saying to use shmarray extract', async () => {
+    const [zip] = (await generateDataset({ dir: tmp.path('info-zip'), files: 1, bytes: 64 * 1024 })).map((d) => d.path);
+    const renamed = tmp.path('info-zip/archive.bin');
+    writeFileSync(renamed, readFileSync(zip as string));
+    for (const f of [zip as string, renamed]) {
+      const r = await shmarray('info', f);
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, /is a zip archive; info reads one data file\. Extract it first \(shmarray extract /);
+    }
+  });
+
+  test('a raw file without --columns or --shape: exit 2 naming --columns, not openShared', async () => {
+    const raw = tmp.path('notes.txt');
+    writeFileSync(raw, 'just some text\n');
+    const r = await shmarray('info', raw);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /is raw data \(not \.npy\), so its shape is unknown; give --columns C \(or --shape RxC\)/);
+    assert.doesNotMatch(r.stderr, /openShared/);
+  });
+});
+
+test('--version and -V print the package version', async () => {
+  const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+  for (const flag of ['--version', '-V']) {
+    const r = await shmarray(flag);
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, `${version}\n`);
+  }
+});
+
+test('gzip -o into a directory that does not exist yet makes it, as extract --dir does', async () => {
+  const input = tmp.path('to-gzip.bin');
+  writeFileSync(input, 'shmarray '.repeat(1000));
+  const out = tmp.path('new-dir/deeper/x.gz');
+  const r = await shmarray('gzip', input, '-o', out);
+  assert.equal(r.code, 0, r.stderr);
+  assert.ok(readFileSync(out).length > 0);
 });
 
 test('same-named archives from different folders extract side by side into one --dir', async () => {

@@ -2,10 +2,10 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, crc32 } from 'node:zlib';
-import { createShared, gzipParallel } from '../dist/index.js';
+import { createPool, createShared, gzipParallel, workerFiles } from '../dist/index.js';
 import { crc32Combine } from '../dist/jobs/crc32-combine.js';
 import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
@@ -65,12 +65,13 @@ for (const runtime of RUNTIMES) {
       }
     }
 
-    test('a worker that fails: the error comes back with its code, no output and no temporary file', async () => {
+    test(`an input whose read fails, through a ${runtime} pool: ERR_SHM_IO, no output and no temporary file`, async () => {
       const dir = tempDir('shmarray-gzfail-');
       try {
-        // A sysfs attribute says it is a 4096-byte file but reads far fewer bytes: the worker's read fails.
+        // A sysfs attribute says it is a 4096-byte file but reads far fewer bytes: the read of a chunk fails.
         const liar = '/sys/kernel/mm/transparent_hugepage/enabled';
-        await rejectsWithCode(gzipParallel(liar, dir.path('out.gz'), { workers: 2, runtime }), 'ERR_SHM_IO');
+        await using pool = createPool(workerFiles.compress, { workers: 2, runtime });
+        await rejectsWithCode(gzipParallel(liar, dir.path('out.gz'), { pool }), 'ERR_SHM_IO');
         assert.deepEqual(readdirSync(dir.dir), []);
       } finally {
         dir.dispose();
@@ -82,10 +83,12 @@ for (const runtime of RUNTIMES) {
 describe('bad output or options', () => {
   const input = tmp.path('small.bin');
   writeFileSync(input, 'hello');
-  test('an unwritable output directory is a clear error and leaves nothing', async () => {
+  test('an unwritable output directory is ERR_SHM_PERMISSION and leaves nothing; a missing one is made', async () => {
     // /sys refuses new files even to root (plain permission bits would not stop root).
     await rejectsWithCode(gzipParallel(input, '/sys/out.gz'), 'ERR_SHM_PERMISSION');
-    await rejectsWithCode(gzipParallel(input, tmp.path('missing/out.gz')), 'ERR_SHM_NOT_FOUND');
+    assert.equal(existsSync('/sys/out.gz'), false);
+    await gzipParallel(input, tmp.path('missing/deeper/out.gz'));
+    assert.ok(existsSync(tmp.path('missing/deeper/out.gz')));
   });
 
   test('bad level and chunk size are refused before anything is written', async () => {
@@ -134,7 +137,7 @@ describe('bad output or options', () => {
 
 test('a 3 GiB input compresses whole: chunks at offsets past 2^31 are read, and every byte comes back', async () => {
   const path = tmp.path('three-gib.bin');
-  const big = createShared(path, [3 * 2 ** 30], { dtype: 'uint8' }); // sparse: only written pages take memory
+  const big = createShared(path, [3 * 2 ** 30], { dtype: 'uint8' }); // reserved (fallocate): 3 GiB of tmpfs while the test runs
   const marks = [2 ** 31 + 5, 2.5 * 2 ** 30, 3 * 2 ** 30 - 1];
   for (const at of marks) big.data[at] = 0xa5;
   big.close();

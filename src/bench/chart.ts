@@ -8,6 +8,19 @@ function esc(s: string): string {
   return s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c] ?? c);
 }
 
+/**
+ * Round axis ticks from 0 to at least `max`: about `count` steps of 1, 2, 2.5 or 5 × 10^k
+ * (0, 500, 1000 …, not 0, 620, 1241 …). The last tick is the axis's top.
+ */
+export function niceTicks(max: number, count = 4): number[] {
+  if (!(max > 0) || !Number.isFinite(max)) return [0, 1];
+  const raw = max / count;
+  const power = 10 ** Math.floor(Math.log10(raw));
+  const step = ([1, 2, 2.5, 5, 10].find((m) => m * power >= raw) ?? 10) * power;
+  const n = Math.ceil(max / step - 1e-9);
+  return Array.from({ length: n + 1 }, (_, i) => Number((i * step).toPrecision(12)));
+}
+
 interface Panel {
   title: string;
   unit: string;
@@ -33,14 +46,14 @@ export function benchChart(report: BenchReport): string {
   const parts: string[] = [];
   panels.forEach((p, pi) => {
     const x0 = pi * panelW;
-    const max = Math.max(...report.results.map(p.value), 1e-9) * 1.1;
+    const ticks = niceTicks(Math.max(...report.results.map(p.value), 1e-9) * 1.05);
+    const max = ticks.at(-1) as number;
     parts.push(`<text x="${x0 + left}" y="24" font-size="14" font-weight="bold">${esc(p.title)}</text>`);
     parts.push(`<line x1="${x0 + left}" y1="40" x2="${x0 + left}" y2="${40 + plotH}" stroke="#333"/>`);
     parts.push(`<line x1="${x0 + left}" y1="${40 + plotH}" x2="${x0 + panelW - 20}" y2="${40 + plotH}" stroke="#333"/>`);
-    for (let t = 0; t <= 4; t++) {
-      const v = (max * t) / 4;
-      const y = 40 + plotH - (plotH * t) / 4;
-      parts.push(`<text x="${x0 + left - 6}" y="${y + 4}" font-size="11" text-anchor="end">${v < 10 ? v.toFixed(1) : v.toFixed(0)}</text>`);
+    for (const v of ticks) {
+      const y = 40 + plotH - (plotH * v) / max;
+      parts.push(`<text x="${x0 + left - 6}" y="${y + 4}" font-size="11" text-anchor="end">${String(v)}</text>`);
       parts.push(`<line x1="${x0 + left}" y1="${y}" x2="${x0 + panelW - 20}" y2="${y}" stroke="#ddd"/>`);
     }
     parts.push(`<text x="${x0 + 16}" y="${40 + plotH / 2}" font-size="12" transform="rotate(-90 ${x0 + 16} ${40 + plotH / 2})" text-anchor="middle">${esc(p.unit)}</text>`);

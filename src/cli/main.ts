@@ -3,6 +3,7 @@
  * every failure prints one line with its code and exits 1. Importing this module runs nothing:
  * bin.ts is the executable.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './args.js';
@@ -12,12 +13,18 @@ import { gzipCommand } from './commands/gzip.js';
 import { cacheClearCommand, cacheListCommand, cachePruneCommand } from './commands/cache.js';
 import { ShmArrayError } from '../index.js';
 
+/** The installed package's version, from its package.json (dist/cli/ → the package root). */
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
 const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
 /** Builds the `shmarray` program. */
 export function program(): Command {
   const cmd = new Command('shmarray')
     .description('Share large numeric arrays between Node workers without copying them: one memory-mapped file, many typed-array views.')
+    .version(packageVersion(), '-V, --version', 'print the version of shmarray')
     .exitOverride()
     .showSuggestionAfterError()
     .addHelpText('after', examples('npx shmarray bench', 'shmarray extract data/*.zip --columns 4', 'shmarray stats data/*.zip --columns 4', 'shmarray info /dev/shm/x.npy', 'shmarray gzip big.csv -o big.csv.gz', 'shmarray cache list'));
@@ -85,7 +92,7 @@ export function program(): Command {
     .action(infoCommand);
   cmd
     .command('gzip')
-    .description('Compress a file or stdin with several workers: each compresses chunks read straight from the mapped file; one writer appends them in order.')
+    .description("Compress a file or stdin in parallel: chunks become independent gzip members (or, with --single-member, one member) compressed on the addon's threads or in workers; one writer appends them in order. The output's directory is made when missing.")
     .argument('<input>', 'a file, or - for stdin')
     .requiredOption('-o, --output <file>', 'the .gz file to write (replaced atomically on success)')
     .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)

@@ -13,10 +13,10 @@ export const ERROR_CODES = {
   ERR_SHM_BAD_NPY: 'the .npy header is malformed or truncated',
   ERR_SHM_UNSUPPORTED_NPY: 'the .npy file is valid but uses a layout shmarray cannot map',
   ERR_SHM_MISALIGNED: 'the byte offset is not a multiple of the item size',
-  ERR_SHM_TOO_LARGE: 'the mapping is larger than the binding can map',
+  ERR_SHM_TOO_LARGE: 'the array has more elements than one typed array may have in this Node (maxArrayLength)',
   ERR_SHM_EXISTS: 'the file exists and overwrite was not asked for',
   ERR_SHM_CLOSED: 'the SharedArray was closed',
-  ERR_SHM_NATIVE: 'the mmap binding is missing or failed to load',
+  ERR_SHM_NATIVE: "shmarray's addon is missing or failed to load",
   ERR_SHM_MAP_FAILED: 'the system refused the mapping',
   ERR_SHM_BAD_ZIP: 'the archive is not a zip, is truncated or corrupt, or fails its CRC or size check',
   ERR_SHM_ZIP_UNSUPPORTED: 'the archive uses encryption or a compression method shmarray cannot read',
@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   ERR_SHM_BAD_ARGUMENT: 'an argument has the wrong type or value',
   ERR_SHM_IO: 'a file operation failed',
   ERR_SHM_ABORTED: 'the job was cancelled by its AbortSignal or ran past its timeout',
+  ERR_SHM_COMPRESSION: 'the compression engine failed on data that was read correctly (e.g. it ran out of memory)',
 } as const;
 
 /** One of the stable `ERR_SHM_*` codes. */
@@ -132,6 +133,19 @@ const FS_CODES: Readonly<Record<string, ShmErrorCode>> = {
   EEXIST: 'ERR_SHM_EXISTS',
 };
 
+/** What the common errnos mean, in words (the errno name follows in parentheses, and is in details). */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file or directory',
+  ENOTDIR: 'a part of the path is not a directory',
+  EISDIR: 'it is a directory',
+  EACCES: 'permission denied',
+  EPERM: 'operation not permitted',
+  EROFS: 'read-only filesystem',
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'disk quota exceeded',
+  EEXIST: 'it already exists',
+};
+
 const FS_ADVICE: Partial<Record<ShmErrorCode, string>> = {
   ERR_SHM_NOT_FOUND: 'check the path',
   ERR_SHM_PERMISSION: 'check its permissions, or open it read-only',
@@ -150,7 +164,8 @@ export function fsError(err: unknown, action: string, path: string): unknown {
   if (typeof errno !== 'string' || !Object.hasOwn(osConstants.errno, errno)) return err;
   const code = FS_CODES[errno] ?? 'ERR_SHM_IO';
   const advice = FS_ADVICE[code];
-  return new ShmArrayError(code, `Cannot ${action} ${path}: ${errno}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });
+  const words = ERRNO_WORDS[errno];
+  return new ShmArrayError(code, `Cannot ${action} ${path}: ${words === undefined ? errno : `${words} (${errno})`}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });
 }
 
 /** ERR_SHM_ABORTED, saying whether the caller aborted or the timeout ran out. */

@@ -16,7 +16,7 @@ import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type Jo
 import { gzipFile } from '../core/native.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { stopwatch } from '../core/clock.js';
-import { tempName, writeAll } from '../core/files.js';
+import { makeDirectory, tempName, writeAll } from '../core/files.js';
 
 /** Options of {@link gzipParallel}. */
 export interface GzipOptions extends JobControl {
@@ -55,7 +55,7 @@ interface Chunk {
   last: boolean;
 }
 
-/** Chunks of a byte range of a file, as windows the workers map themselves. */
+/** Chunks of a byte range of a file, read (pread) here into buffers that move to the workers. */
 async function* fileChunks(path: string, start: number, length: number, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
   if (length === 0) {
     yield { source: { bytes: new Uint8Array(0), dictionary: new Uint8Array(0) }, length: 0, last: true };
@@ -169,11 +169,13 @@ interface FileRange {
 
 /**
  * Runs `write` into a fresh temporary file beside `outputPath` and renames it into place when
- * `write` succeeds; on failure, or Ctrl-C, the temporary file is removed. Temporary outputs of
- * killed runs in that directory are swept first.
+ * `write` succeeds; on failure, or Ctrl-C, the temporary file is removed. The output's directory
+ * is made when missing (the rule extractZips follows for its directory); temporary outputs of
+ * killed runs in it are swept first.
  */
 async function withTempOutput<T>(outputPath: string, write: (fh: FileHandle) => Promise<T>): Promise<T> {
   const dir = dirname(outputPath);
+  makeDirectory(dir);
   sweepStaleTemps(dir); // outputs a killed run left behind
   const tmp = tempName(outputPath);
   // Watched before it exists: a signal between the open and the next line must not leave it.
@@ -217,7 +219,7 @@ async function gzipInAddon(range: FileRange, out: FileHandle, level: number, chu
       const err = Object.assign(new Error(`${r.syscall} failed with ${r.errnoName}`), { code: r.errnoName });
       throw r.syscall === 'read' ? fsError(err, 'read', range.path) : err;
     }
-    if (r.status !== 'ok') throw new ShmArrayError('ERR_SHM_NATIVE', `Compressing ${range.path} failed (${r.status}).`, { path: range.path });
+    if (r.status !== 'ok') throw new ShmArrayError('ERR_SHM_COMPRESSION', `Compressing ${range.path} failed in the engine (${r.status}); nothing was written.`, { path: range.path, reason: r.status });
     if (r.cancelled && signal !== undefined) throw abortedError(signal);
     return { bytesIn: range.length, bytesOut: r.bytesOut, members: r.members };
   } finally {

@@ -1,7 +1,8 @@
 /** `shmarray bench`: copy vs SharedArrayBuffer vs map, measured honestly, as a table, JSON and SVG. */
 import { writeFileSync } from 'node:fs';
+import { availableParallelism, freemem } from 'node:os';
 import { benchChart, formatMiB as mib, runBenchmark, type BenchMode, type BenchReport } from '../../bench/index.js';
-import type { Runtime } from '../../index.js';
+import { formatBytes, ShmArrayError, type Runtime } from '../../index.js';
 import { progressBar } from '../progress.js';
 import { textTable } from '../table.js';
 
@@ -40,7 +41,8 @@ function formatReport(r: BenchReport): string {
     '',
     ...textTable(head, rows, 2),
     '',
-    'footprint = Σ (PSS anon + PSS file) over the parent and its workers + what the store holds on tmpfs; copies = Σ PSS anon.',
+    'footprint = Σ (PSS anon + PSS file) over the parent and its workers + what the store holds on tmpfs; copies = Σ PSS anon (private copies of the data).',
+    "copy = arrays sent in task messages; sab = one SharedArrayBuffer (threads only: it cannot cross to a child process, so child_process has no sab row); map = handles, mapped by each worker; stats 'same' = every mode computed equal statistics.",
   ];
   for (const c of r.copyOverMap) out.push(`copy ÷ map footprint, ${c.runtime}: ${c.ratio.toFixed(2)}×`);
   for (const x of r.results.filter((y) => y.mode === 'map')) {
@@ -49,8 +51,26 @@ function formatReport(r: BenchReport): string {
   return out.join('\n');
 }
 
+/**
+ * Refuses a --size that cannot fit before anything is generated: the copy mode holds the data in
+ * the parent and once per worker (plus the store's copy on tmpfs), sab and map about twice.
+ */
+function checkRoom(o: BenchCommandOptions): void {
+  const workers = o.workers ?? availableParallelism();
+  const times = o.modes.includes('copy') ? workers + 2 : 2;
+  const available = freemem();
+  if (o.size * times <= available) return;
+  const fits = Math.floor(available / times / 2 ** 20) * 2 ** 20;
+  throw new ShmArrayError(
+    'ERR_SHM_NO_SPACE',
+    `shmarray bench: --size ${formatBytes(o.size)} needs about ${formatBytes(o.size * times)} of memory (${o.modes.includes('copy') ? `the copy mode holds it ${times} times with ${workers} workers` : 'the data and the store hold it twice'}), but ${formatBytes(available)} is available; --size ${formatBytes(fits)} fits${o.modes.includes('copy') ? ', or leave out copy (--modes sab,map)' : ''}.`,
+    { bytes: o.size * times, free: available },
+  );
+}
+
 /** Runs the benchmark, prints the table, and writes JSON and SVG when asked. */
 export async function benchCommand(o: BenchCommandOptions): Promise<void> {
+  checkRoom(o);
   const bar = progressBar();
   let report: BenchReport;
   try {
@@ -68,6 +88,12 @@ export async function benchCommand(o: BenchCommandOptions): Promise<void> {
     bar.finish();
   }
   console.log(formatReport(report));
-  if (o.json !== undefined) writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
-  if (o.svg !== undefined) writeFileSync(o.svg, benchChart(report));
+  if (o.json !== undefined) {
+    writeFileSync(o.json, `${JSON.stringify(report, null, 2)}\n`);
+    console.log(`wrote the report as JSON to ${o.json}`);
+  }
+  if (o.svg !== undefined) {
+    writeFileSync(o.svg, benchChart(report));
+    console.log(`wrote the chart to ${o.svg} (open it in a browser)`);
+  }
 }

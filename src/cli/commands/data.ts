@@ -1,5 +1,5 @@
 /** `shmarray extract`, `shmarray stats` and `shmarray info`: the library's jobs from a shell. */
-import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
@@ -22,6 +22,22 @@ function extractOptions(o: DataOptions): ExtractOptions {
 }
 
 const isZip = (path: string): boolean => /\.zip$/i.test(path);
+
+/** A zip by its name or its first bytes (a local header, or the end record of an empty archive). */
+function looksLikeZip(path: string): boolean {
+  if (isZip(path)) return true;
+  try {
+    const fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(4);
+      return readSync(fd, head, 0, 4, 0) === 4 && (head.readUInt32LE(0) === 0x04034b50 || head.readUInt32LE(0) === 0x06054b50);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    return false; // unreadable: describeShared says why
+  }
+}
 
 /**
  * Extracts archives into `dir` (default: a new directory on tmpfs when it has room) and prints
@@ -128,8 +144,21 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
     console.log(o.json ? JSON.stringify({ engine }) : engine);
     if (file === undefined) return;
   }
+  if (looksLikeZip(file)) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is a zip archive; info reads one data file. Extract it first (shmarray extract ${file} --columns C), then give info a file it prints.`, { path: file });
+  }
+  let handle: SharedHandle;
+  try {
+    handle = fileHandle(file, o);
+  } catch (err) {
+    // The library's words name openShared's arguments; here they must be the command's.
+    if (err instanceof ShmArrayError && err.details['reason'] === 'raw-without-shape') {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is raw data (not .npy), so its shape is unknown; give --columns C (or --shape RxC).`, { path: file });
+    }
+    throw err;
+  }
   // Mapped once, for its residency (mincore); the handle is checked without mapping.
-  const a = openShared(fileHandle(file, o));
+  const a = openShared(handle);
   const { resident, total } = a.residency();
   const placement = choosePlacement(a.byteLength);
   const facts = {
