@@ -276,7 +276,6 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     map(fd: unknown, offset: unknown, length: unknown, shared: unknown, advice: unknown): ArrayBuffer;
     close(buffer: unknown): void;
     sync(buffer: unknown): void;
-    advise(buffer: unknown, advice: unknown): void;
     residency(buffer: unknown): [number, number];
     liveMappings(): number;
     inflateEntries(archiveFd: unknown, specs: unknown, threads: unknown): [Promise<unknown>, number];
@@ -360,11 +359,10 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     }
   });
 
-  test('close, sync, advise and residency refuse buffers the addon did not map', () => {
+  test('close, sync and residency refuse buffers the addon did not map', () => {
     for (const foreign of [new ArrayBuffer(4096), new Uint8Array(8).buffer, {}, 1, undefined]) {
       assert.throws(() => b.close(foreign), TypeError);
       assert.throws(() => b.sync(foreign), TypeError);
-      assert.throws(() => b.advise(foreign, N), TypeError);
       assert.throws(() => b.residency(foreign), TypeError);
     }
   });
@@ -376,6 +374,5 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     b.close(ab);
     assert.equal(ab.byteLength, 0);
     assert.throws(() => b.residency(ab), TypeError);
-    assert.throws(() => b.advise(ab, N), TypeError);
   });
 });

@@ -44,6 +44,7 @@ after(() => pool?.destroy());
 
 const FNS: Fn[] = [
   { name: 'openShared', call: (o) => openShared(raw, [16], o), options: { mode: 'choice', offset: 'uint', advice: 'choice', window: 'bool' } },
+  { name: 'describeShared', call: (o) => describeShared(raw, { shape: [16], ...o }), options: { offset: 'uint', window: 'bool', mode: 'choice' } },
   { name: 'createShared', call: (o) => createShared(tmp.path('made.f32'), [4], o), options: { npy: 'bool', overwrite: 'bool', fileMode: 'uint', advice: 'choice' } },
   { name: 'SharedStore.create', call: (o) => SharedStore.create(o), options: { dir: 'path', minFree: 'uint' } },
   { name: 'SharedStore.sweep', call: (o) => SharedStore.sweep(o), options: { base: 'path' } },
@@ -51,6 +52,10 @@ const FNS: Fn[] = [
   { name: 'store.extractZip', call: (o) => store.extractZip(raw, o), options: { columns: 'int' } },
   {
     name: 'store.extractAll', call: (o) => store.extractAll([raw], o), options: { columns: 'int', workers: 'int', runtime: 'choice' },
+    conflicts: [['pool', usePool, 'workers', 2]],
+  },
+  {
+    name: 'extractZips', call: (o) => extractZips([raw], tmp.path('zips-out'), o), options: { columns: 'int', workers: 'int', runtime: 'choice' },
     conflicts: [['pool', usePool, 'workers', 2]],
   },
   { name: 'createPool', call: (o) => createPool(workerFiles.stats, o), options: { workers: 'int', runtime: 'choice' } },

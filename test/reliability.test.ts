@@ -135,7 +135,7 @@ test("a store made with dir: '.' is removed by dispose() after process.chdir()",
 });
 
 for (const runtime of RUNTIMES) {
-  test(`gzipParallel in a long-lived ${runtime} pool leaves no mapping of its input behind (20 runs × 16 chunks)`, async () => {
+  test(`gzipParallel through a long-lived ${runtime} pool leaves no mapping of its input in this process (20 runs × 16 chunks)`, async () => {
     const input = tmp.path(`gz-pool-${runtime}.bin`);
     writeFileSync(input, Buffer.alloc(16 * 64 * 1024, 3));
     await using pool = createPool(workerFiles.compress, { workers: 2, runtime });

@@ -240,9 +240,10 @@ for (const runtime of RUNTIMES) {
       return p;
     });
 
-    test('extracts archives in parallel workers; arrays come back in archive order', async () => {
+    test(`extracts archives in a ${runtime} pool of 2; arrays come back in archive order`, async () => {
       await using store = await SharedStore.create({ dir: tmp.dir });
-      const all = await store.extractAll(zips, { columns: 4, workers: 2, runtime });
+      await using pool = createPool(workerFiles.extract, { workers: 2, runtime });
+      const all = await store.extractAll(zips, { columns: 4, pool });
       assert.deepEqual(all.map((a) => a.shape), [[100, 4], [100, 4], [100, 4]]);
       assert.deepEqual(all.map((a) => a.data[0]), [0, 1000, 2000]);
       for (const a of all) assert.equal(dirname(a.path), store.dir);

@@ -1,6 +1,8 @@
-// shmarray's addon: a file mapping as an ArrayBuffer that V8 does not count as external memory,
-// unmapped the moment close() is called. Only src/native.ts loads it; that file validates every
-// argument first, and this file validates them again, because a wrong size here is a wild pointer.
+// shmarray's addon, the JS-facing half: file mappings as ArrayBuffers that V8 does not count as
+// external memory, unmapped the moment close() is called; flock; and the entry points of the
+// compression work (inflating zip entries, gzip members) that codec.cc and work.cc do on the
+// addon's threads. Only src/core/native.ts loads it; that file validates every argument first,
+// and this file validates them again, because a wrong size here is a wild pointer.
 //
 // V8 C++ API, not Node-API, on purpose: a backing store made with BackingStore::EmptyDeleter is
 // the only non-shared kind V8 leaves out of its external-memory GC trigger, and a private detach
@@ -269,18 +271,6 @@ void Sync(const FunctionCallbackInfo<Value>& args) {
   if (msync(m->addr, m->length, MS_SYNC) != 0) ThrowErrno(args.GetIsolate(), "msync", errno);
 }
 
-// advise(buffer, advice): madvise over the whole mapping.
-void Advise(const FunctionCallbackInfo<Value>& args) {
-  Mapping* m = FindOrThrow(args);
-  if (m == nullptr) return;
-  int advice = args[1]->IsInt32() ? args[1].As<v8::Int32>()->Value() : -1;
-  // Only hints: MADV_REMOVE, MADV_FREE and the like would destroy data and are never passed.
-  if (advice != MADV_NORMAL && advice != MADV_RANDOM && advice != MADV_SEQUENTIAL && advice != MADV_WILLNEED && advice != MADV_DONTNEED) {
-    return ThrowType(args.GetIsolate(), "advice must be one of the MADV constants");
-  }
-  if (madvise(m->addr, m->length, advice) != 0) ThrowErrno(args.GetIsolate(), "madvise", errno);
-}
-
 // residency(buffer) -> [resident pages, total pages] (mincore).
 void Residency(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
@@ -517,7 +507,6 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetFunction(isolate, context, exports, "map", Map);
   SetFunction(isolate, context, exports, "close", Close);
   SetFunction(isolate, context, exports, "sync", Sync);
-  SetFunction(isolate, context, exports, "advise", Advise);
   SetFunction(isolate, context, exports, "residency", Residency);
   SetFunction(isolate, context, exports, "liveMappings", LiveMappings);
   SetFunction(isolate, context, exports, "reserve", Reserve);
@@ -533,5 +522,4 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetNumber(isolate, context, exports, "MADV_RANDOM", MADV_RANDOM);
   SetNumber(isolate, context, exports, "MADV_SEQUENTIAL", MADV_SEQUENTIAL);
   SetNumber(isolate, context, exports, "MADV_WILLNEED", MADV_WILLNEED);
-  SetNumber(isolate, context, exports, "MADV_DONTNEED", MADV_DONTNEED);
 }

@@ -14,7 +14,6 @@ interface Binding {
   map(fd: number, offset: number, length: number, shared: boolean, advice: number): ArrayBuffer;
   close(buffer: ArrayBuffer): void;
   sync(buffer: ArrayBuffer): void;
-  advise(buffer: ArrayBuffer, advice: number): void;
   residency(buffer: ArrayBuffer): [resident: number, total: number];
   reserve(fd: number, length: number): void;
   tryLock(fd: number, shared?: boolean): boolean;

@@ -22,13 +22,6 @@ export function integer(min: number, max = Number.MAX_SAFE_INTEGER): Check {
   };
 }
 
-/** A finite number ≥ min. */
-export function finite(min: number): Check {
-  return (v, what) => {
-    if (typeof v !== 'number' || !Number.isFinite(v) || v < min) throw bad(what, `a finite number ≥ ${min}`, v);
-  };
-}
-
 /** One of the given strings. */
 export function oneOf(values: readonly string[]): Check {
   return (v, what) => {

@@ -136,8 +136,9 @@ export class SharedStore implements AsyncDisposable, Disposable {
   }
 
   /**
-   * Extracts many archives in a pool of `workers` workers. Workers write the files and return
-   * only handles; the result lists the arrays in archive order, then entry order. If any archive
+   * Extracts many archives, `workers` at a time on the addon's threads in this process, or one
+   * task per archive in `pool` when one is given (its workers write the files and return only
+   * handles). The result lists the arrays in archive order, then entry order. If any archive
    * fails, or a worker dies, every file of this call is removed and the first error is thrown.
    */
   async extractAll(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedArray[]> {
