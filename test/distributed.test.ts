@@ -5,27 +5,18 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { columnStats, SharedStore, type ColumnStats } from '../dist/index.js';
 import { generateDataset } from '../dist/bench/index.js';
-import { tempDir } from './helpers.js';
+import { freePort, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const redisServer = ['/usr/bin/redis-server', '/usr/sbin/redis-server'].find((p) => existsSync(p));
 const skip = redisServer === undefined && 'NOT RUN: redis-server is missing (apt-get install redis-server; .ci/run installs it)';
 const tmp = tempDir('shmarray-dist-');
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 
 let redis: ChildProcess | undefined;
 let port = 0;

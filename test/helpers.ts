@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -96,3 +97,14 @@ export function smallTmpfs(mib: number): { dir: string; dispose: () => void } | 
 
 /** The reason a test that needs {@link smallTmpfs} gives when it cannot run. */
 export const NO_TMPFS = 'NOT RUN: mounting a small tmpfs needs root (mount -t tmpfs); run the suite as root to cover full filesystems';
+
+/** A TCP port free on 127.0.0.1 now, for a server a test starts (redis-server, an HTTP app). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on('error', reject);
+  });
+}

@@ -5,10 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { SharedStore } from '../dist/index.js';
-import { tempDir } from './helpers.js';
+import { freePort, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pm2 = `${root}node_modules/.bin/pm2`;
@@ -16,14 +15,6 @@ const tmp = tempDir('shmarray-pm2-');
 after(() => tmp.dispose());
 const MiB = 2 ** 20;
 
-const freePort = (): Promise<number> =>
-  new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
 const shmem = (): number => Number(/^Shmem:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
 const fetchJson = (url: string): Promise<{ pid: number; row: number[] }> =>
   new Promise((resolve, reject) => {
