@@ -8,7 +8,7 @@
   "targets": [
     {
       "target_name": "shmarray",
-      "sources": ["src/core/native.cc", "src/core/codec.cc", "src/core/work.cc"],
+      "sources": ["src/native/addon.cc", "src/native/codec.cc", "src/native/work.cc"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wno-cast-function-type", "-O2"],
       "libraries": ["-lpthread"],
       "conditions": [

@@ -16,8 +16,8 @@ export { SharedArray, openShared, maxArrayLength } from './core/shared-array.js'
 export type { SharedHandle, OpenOptions, Mode } from './core/shared-array.js';
 export { createShared } from './core/create-shared.js';
 export type { CreateOptions } from './core/create-shared.js';
-export { describeShared } from './core/describe.js';
-export type { DescribeOptions } from './core/describe.js';
+export { describeShared } from './core/handle.js';
+export type { DescribeOptions } from './core/handle.js';
 export { openSharedCached, pruneMapCache } from './core/map-cache.js';
 export { memoryUsage } from './core/memory.js';
 export type { MemoryUsage } from './core/memory.js';

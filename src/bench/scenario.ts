@@ -10,7 +10,7 @@ import type { NumericArray } from '../core/dtype.js';
 import { ShmArrayError } from '../core/errors.js';
 import { readInto } from '../core/files.js';
 import { memoryUsage } from '../core/memory.js';
-import type { SharedHandle } from '../core/describe.js';
+import type { SharedHandle } from '../core/handle.js';
 import { shareRows } from '../jobs/partition.js';
 import { createPool, type Runtime, type WorkerPool } from '../jobs/pool.js';
 import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStats } from '../jobs/stats-math.js';

@@ -1,8 +1,8 @@
 import * as fs from 'node:fs';
 import * as nodePath from 'node:path';
 import { parseDType, itemSize, type DType } from './dtype.js';
-import { fsError, ShmArrayError } from './errors.js';
-import { ADVICE, badArgument, checkLength } from './describe.js';
+import { badArgument, fsError, ShmArrayError } from './errors.js';
+import { ADVICE, checkLength } from './handle.js';
 import { diskSpace, tempName } from './files.js';
 import { reserve, type Advice } from './native.js';
 import { encodeNpyHeader } from './npy.js';

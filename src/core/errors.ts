@@ -168,6 +168,11 @@ export function fsError(err: unknown, action: string, path: string): unknown {
   return new ShmArrayError(code, `Cannot ${action} ${path}: ${words === undefined ? errno : `${words} (${errno})`}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });
 }
 
+/** ERR_SHM_BAD_ARGUMENT with `why` as its message (a sentence without its full stop). */
+export function badArgument(why: string): ShmArrayError {
+  return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${why}.`, {});
+}
+
 /** ERR_SHM_ABORTED, saying whether the caller aborted or the timeout ran out. */
 export function abortedError(signal: AbortSignal): ShmArrayError {
   const reason: unknown = signal.reason;

@@ -6,7 +6,8 @@
  * store's tmpfs pages are not kept alive by a cache.
  */
 import { statSync, type Stats } from 'node:fs';
-import { badArgument, checkHandle } from './describe.js';
+import { checkHandle } from './handle.js';
+import { badArgument } from './errors.js';
 import type { DType } from './dtype.js';
 import { openShared, type SharedArray, type SharedHandle } from './shared-array.js';
 

@@ -1,5 +1,5 @@
 /**
- * The only door to shmarray's addon (src/core/native.cc, built by node-gyp into build/Release). Every
+ * The only door to shmarray's addon (src/native/addon.cc, built by node-gyp into build/Release). Every
  * size and offset is checked here before it reaches C; the addon checks them again. The addon
  * is loaded lazily, once per thread or process, and its errno failures become ShmArrayErrors.
  */
@@ -7,7 +7,7 @@ import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
-import { ShmArrayError } from './errors.js';
+import { badArgument, ShmArrayError } from './errors.js';
 
 interface Binding {
   setup(markAsUntransferable: (value: object) => void): void;
@@ -227,7 +227,7 @@ export function tryLock(fd: number, shared = false): boolean {
 }
 
 /**
- * How a piece of compression work went (codec::Status in src/core/codec.h): the `reason`s of
+ * How a piece of compression work went (codec::Status in src/native/codec.h): the `reason`s of
  * ERR_SHM_BAD_ZIP, `changed` (the input shrank under its mapping or a read came up short: SIGBUS
  * caught, never a crash) or `errno` (a system call failed; see `errnoName` and `syscall`).
  */
@@ -273,10 +273,6 @@ export interface InflateResult {
 const INT32_MAX = 2 ** 31 - 1;
 const isFd = (fd: number): boolean => Number.isInteger(fd) && fd >= 0 && fd <= INT32_MAX;
 const isSize = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
-
-function badArgument(what: string): ShmArrayError {
-  return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what}.`, {});
-}
 
 /** Cancels the addon's job `id` when `signal` aborts; returns the function that stops listening. */
 function cancelOn(signal: AbortSignal | undefined, id: number): () => void {

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
-import { ShmArrayError } from './errors.js';
-import { ADVICE, badArgument, checkHandle, inspect, MODES, type Mode, type OpenOptions, type SharedHandle } from './describe.js';
+import { badArgument, ShmArrayError } from './errors.js';
+import { ADVICE, checkHandle, inspect, MODES, type Mode, type OpenOptions, type SharedHandle } from './handle.js';
 import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
 import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
-export type { Mode, OpenOptions, SharedHandle } from './describe.js';
+export type { Mode, OpenOptions, SharedHandle } from './handle.js';
 
 /**
  * A typed-array view over a memory-mapped file. `data` is the mapping itself, never a copy:

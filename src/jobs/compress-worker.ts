@@ -8,7 +8,7 @@ import Tinypool from 'tinypool';
 import { closeSync, openSync } from 'node:fs';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { readAt } from '../core/files.js';
-import type { SharedHandle } from '../core/describe.js';
+import type { SharedHandle } from '../core/handle.js';
 
 /** Where a chunk's bytes are: a window of a file (with the 32 KiB before it), or the bytes themselves. */
 export type ChunkSource = { window: SharedHandle; dictionaryBytes: number } | { bytes: Uint8Array; dictionary: Uint8Array };

@@ -12,7 +12,7 @@ import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from
 import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
-import type { SharedHandle } from '../core/describe.js';
+import type { SharedHandle } from '../core/handle.js';
 import type { DType } from '../core/dtype.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { forget, removeOnExit } from '../core/cleanup.js';

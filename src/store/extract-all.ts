@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { SharedHandle } from '../core/describe.js';
+import type { SharedHandle } from '../core/handle.js';
 import { makeDirectory } from '../core/files.js';
 import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, checkPath, integer, own } from '../core/options.js';

@@ -1,5 +1,5 @@
 /** Worker: extracts one zip archive into a store directory and returns only handles. */
-import type { SharedHandle } from '../core/describe.js';
+import type { SharedHandle } from '../core/handle.js';
 import { extractArchive, type ExtractOptions } from './zip.js';
 
 /** The task `SharedStore.extractAll` sends for each archive. */

@@ -20,7 +20,8 @@ const MAX_DIRECTORY_BYTES = 256 * 2 ** 20;
 /** Deflate cannot expand a byte into more than 1032 (RFC 1951, maximal runs); a little slack for headers. */
 const DEFLATE_MAX_RATIO = 1032;
 
-function bad(path: string, reason: string, message: string, extra: Record<string, string | number> = {}): ShmArrayError {
+/** ERR_SHM_BAD_ZIP for archive `path`: `reason` is a stable word for tests and callers, `message` the sentence. */
+export function badZip(path: string, reason: string, message: string, extra: Record<string, string | number> = {}): ShmArrayError {
   return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
 }
 
@@ -44,13 +45,13 @@ function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] 
   let at = 0;
   while (at < dir.length) {
     if (at + 46 > dir.length || dir.readUInt32LE(at) !== CENTRAL) {
-      throw bad(path, 'corrupt-directory', `the central directory is corrupt at byte ${at} of ${dir.length}.`);
+      throw badZip(path, 'corrupt-directory', `the central directory is corrupt at byte ${at} of ${dir.length}.`);
     }
     const nameLength = dir.readUInt16LE(at + 28);
     const extraLength = dir.readUInt16LE(at + 30);
     const commentLength = dir.readUInt16LE(at + 32);
     const end = at + 46 + nameLength + extraLength + commentLength;
-    if (end > dir.length) throw bad(path, 'corrupt-directory', 'an entry of the central directory runs past its end.');
+    if (end > dir.length) throw badZip(path, 'corrupt-directory', 'an entry of the central directory runs past its end.');
     let uncompressedSize = dir.readUInt32LE(at + 24);
     let compressedSize = dir.readUInt32LE(at + 20);
     let localOffset = dir.readUInt32LE(at + 42);
@@ -61,7 +62,7 @@ function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] 
       if (id === 1) {
         let p = x + 4;
         const take = (): number => {
-          if (p + 8 > x + 4 + size) throw bad(path, 'corrupt-directory', 'a zip64 extra field is too short for the sizes it stands for.');
+          if (p + 8 > x + 4 + size) throw badZip(path, 'corrupt-directory', 'a zip64 extra field is too short for the sizes it stands for.');
           const v = u64(dir, p);
           p += 8;
           return v;
@@ -77,7 +78,7 @@ function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] 
     at = end;
   }
   if (entries.length !== count) {
-    throw bad(path, 'count-mismatch', `the end of central directory record says ${count} entries but the directory holds ${entries.length}; the archive is corrupt or crafted.`, { declared: count, found: entries.length });
+    throw badZip(path, 'count-mismatch', `the end of central directory record says ${count} entries but the directory holds ${entries.length}; the archive is corrupt or crafted.`, { declared: count, found: entries.length });
   }
   return entries;
 }
@@ -133,13 +134,13 @@ function checkStructure(fd: number, path: string): number {
     throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the archive itself (a pipe or device cannot be read as a zip).`, { path });
   }
   const size = st.size;
-  if (size < 22) throw bad(path, 'not-a-zip', `not a zip archive (${size} bytes, shorter than an end of central directory record).`);
+  if (size < 22) throw badZip(path, 'not-a-zip', `not a zip archive (${size} bytes, shorter than an end of central directory record).`);
   // The record (22 bytes), its comment and any trailing bytes within the last 64 KiB + 22, as
   // Python's zipfile looks (bsdtar pads to a 10240-byte block at most).
   const tailStart = Math.max(0, size - 22 - 0x10000);
   const tail = readAt(fd, tailStart, size - tailStart);
   const eocd = findEndRecord(tail);
-  if (eocd < 0) throw bad(path, 'not-a-zip', 'not a zip archive, or truncated (no end of central directory record).');
+  if (eocd < 0) throw badZip(path, 'not-a-zip', 'not a zip archive, or truncated (no end of central directory record).');
   const eocdOffset = tailStart + eocd;
   let count = tail.readUInt16LE(eocd + 10);
   let directorySize = tail.readUInt32LE(eocd + 12);
@@ -148,13 +149,13 @@ function checkStructure(fd: number, path: string): number {
   if (eocd >= 20 && tail.readUInt32LE(eocd - 20) === ZIP64_LOCATOR) {
     const recordOffset = u64(tail, eocd - 20 + 8);
     if (!(recordOffset + 56 <= eocdOffset - 20)) {
-      throw bad(path, 'bad-zip64', `its zip64 locator points at byte ${recordOffset}, outside the ${size}-byte file.`, { offset: String(recordOffset) });
+      throw badZip(path, 'bad-zip64', `its zip64 locator points at byte ${recordOffset}, outside the ${size}-byte file.`, { offset: String(recordOffset) });
     }
     const record = readAt(fd, recordOffset, 56);
-    if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_EOCD) throw bad(path, 'bad-zip64', 'its zip64 end of central directory record is missing.');
+    if (record.length < 56 || record.readUInt32LE(0) !== ZIP64_EOCD) throw badZip(path, 'bad-zip64', 'its zip64 end of central directory record is missing.');
     const count64 = u64(record, 32);
     if (count !== 0xffff && count64 !== count) {
-      throw bad(path, 'count-mismatch', `its zip64 record counts ${count64} entries, its end of central directory record ${count}.`);
+      throw badZip(path, 'count-mismatch', `its zip64 record counts ${count64} entries, its end of central directory record ${count}.`);
     }
     count = count64;
     directorySize = u64(record, 40);
@@ -162,11 +163,11 @@ function checkStructure(fd: number, path: string): number {
     directoryEnd = recordOffset;
   }
   if (!(directoryOffset + directorySize <= directoryEnd)) {
-    throw bad(path, 'bad-directory-offset', `its central directory (${directorySize} bytes at ${directoryOffset}) lies outside the file.`, { offset: String(directoryOffset), bytes: String(directorySize) });
+    throw badZip(path, 'bad-directory-offset', `its central directory (${directorySize} bytes at ${directoryOffset}) lies outside the file.`, { offset: String(directoryOffset), bytes: String(directorySize) });
   }
-  if (directorySize > MAX_DIRECTORY_BYTES) throw bad(path, 'directory-too-large', `its central directory is ${directorySize} bytes, more than shmarray reads (${MAX_DIRECTORY_BYTES}).`);
+  if (directorySize > MAX_DIRECTORY_BYTES) throw badZip(path, 'directory-too-large', `its central directory is ${directorySize} bytes, more than shmarray reads (${MAX_DIRECTORY_BYTES}).`);
   if (!Number.isSafeInteger(count) || count * 46 > directorySize) {
-    throw bad(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
+    throw badZip(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
   }
   const entries = parseCentral(readAt(fd, directoryOffset, directorySize), count, path);
   checkEntries(fd, entries, directoryOffset, path);
@@ -178,22 +179,22 @@ function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: numb
   const spans: { start: number; end: number; name: string }[] = [];
   for (const e of entries) {
     const q = JSON.stringify(e.name);
-    if (!(e.localOffset + 30 <= directoryOffset)) throw bad(path, 'bad-local-offset', `entry ${q} starts at byte ${e.localOffset}, outside the archive's data.`, { entry: e.name });
+    if (!(e.localOffset + 30 <= directoryOffset)) throw badZip(path, 'bad-local-offset', `entry ${q} starts at byte ${e.localOffset}, outside the archive's data.`, { entry: e.name });
     const local = readAt(fd, e.localOffset, 30);
-    if (local.length < 30 || local.readUInt32LE(0) !== LOCAL) throw bad(path, 'bad-local-header', `entry ${q} has no local header where the directory says.`, { entry: e.name });
+    if (local.length < 30 || local.readUInt32LE(0) !== LOCAL) throw badZip(path, 'bad-local-header', `entry ${q} has no local header where the directory says.`, { entry: e.name });
     const dataStart = e.localOffset + 30 + local.readUInt16LE(26) + local.readUInt16LE(28);
     if (!(dataStart + e.compressedSize <= directoryOffset)) {
-      throw bad(path, 'truncated', `entry ${q} (${e.compressedSize} compressed bytes) runs past the archive's data: it is truncated or corrupt.`, { entry: e.name });
+      throw badZip(path, 'truncated', `entry ${q} (${e.compressedSize} compressed bytes) runs past the archive's data: it is truncated or corrupt.`, { entry: e.name });
     }
     const directory = e.name.endsWith('/') || e.name.endsWith('\\');
     if (directory && e.uncompressedSize > 0) {
-      throw bad(path, 'directory-with-data', `entry ${q} is a directory but holds ${e.uncompressedSize} bytes.`, { entry: e.name, bytes: e.uncompressedSize });
+      throw badZip(path, 'directory-with-data', `entry ${q} is a directory but holds ${e.uncompressedSize} bytes.`, { entry: e.name, bytes: e.uncompressedSize });
     }
     if (e.method === 0 && e.uncompressedSize !== e.compressedSize) {
-      throw bad(path, 'impossible-size', `stored entry ${q} declares ${e.uncompressedSize} bytes but holds ${e.compressedSize}.`, { entry: e.name });
+      throw badZip(path, 'impossible-size', `stored entry ${q} declares ${e.uncompressedSize} bytes but holds ${e.compressedSize}.`, { entry: e.name });
     }
     if (e.method === 8 && e.uncompressedSize > e.compressedSize * DEFLATE_MAX_RATIO + 1024) {
-      throw bad(path, 'impossible-size', `entry ${q} declares ${e.uncompressedSize} bytes from ${e.compressedSize} compressed: more than deflate can produce.`, { entry: e.name, declared: e.uncompressedSize });
+      throw badZip(path, 'impossible-size', `entry ${q} declares ${e.uncompressedSize} bytes from ${e.compressedSize} compressed: more than deflate can produce.`, { entry: e.name, declared: e.uncompressedSize });
     }
     spans.push({ start: e.localOffset, end: dataStart + e.compressedSize, name: e.name });
   }
@@ -201,7 +202,7 @@ function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: numb
   for (let i = 1; i < spans.length; i++) {
     const [prev, next] = [spans[i - 1], spans[i]] as [(typeof spans)[number], (typeof spans)[number]];
     if (next.start < prev.end) {
-      throw bad(path, 'overlapping-entries', `entries ${JSON.stringify(prev.name)} and ${JSON.stringify(next.name)} overlap in the file (unzip and Python refuse such archives).`, { entry: next.name });
+      throw badZip(path, 'overlapping-entries', `entries ${JSON.stringify(prev.name)} and ${JSON.stringify(next.name)} overlap in the file (unzip and Python refuse such archives).`, { entry: next.name });
     }
   }
 }

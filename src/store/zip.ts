@@ -11,11 +11,11 @@ import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import type yauzl from 'yauzl';
 import { parseDType, type DType } from '../core/dtype.js';
-import { openCheckedZip } from './zip-check.js';
+import { badZip, openCheckedZip } from './zip-check.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { inflateEntries, type InflateResult, type InflateSpec } from '../core/native.js';
 import { isNpy } from '../core/npy.js';
-import { describeShared, rawShape, type SharedHandle } from '../core/describe.js';
+import { describeShared, rawShape, type SharedHandle } from '../core/handle.js';
 import { diskSpace } from '../core/files.js';
 import type { ShapeLike } from '../core/shape.js';
 
@@ -34,10 +34,6 @@ const STORED = 0;
 
 /** Read through a function: TypeScript would keep an earlier `signal.aborted` check's narrowing. */
 const isAborted = (signal: AbortSignal): boolean => signal.aborted;
-
-function badZip(path: string, reason: string, message: string, extra: Record<string, string | number> = {}): ShmArrayError {
-  return new ShmArrayError('ERR_SHM_BAD_ZIP', `${path}: ${message}`, { path, reason, ...extra });
-}
 
 /** yauzl's reader over an archive already open and checked: it sees the archive up to its end record, not the padding after it. */
 function fdReader(yauzlModule: typeof yauzl, fd: number): yauzl.RandomAccessReader {

@@ -1,6 +1,6 @@
 // Compression work on threads of the addon's own, away from the JS thread and from libuv's
 // threadpool (which file I/O needs): a job runs its body on N threads and calls `done` from the
-// last thread to finish. No V8 here; src/core/native.cc turns `done` into a resolved Promise.
+// last thread to finish. No V8 here; src/native/addon.cc turns `done` into a resolved Promise.
 #pragma once
 
 #include <atomic>

@@ -4,7 +4,7 @@
  */
 import * as fs from 'node:fs';
 import { itemSize, parseDType, type DType } from './dtype.js';
-import { fsError, ShmArrayError } from './errors.js';
+import { badArgument, fsError, ShmArrayError } from './errors.js';
 import { readAt } from './files.js';
 import { maxTypedArrayLength, type Advice } from './native.js';
 import { isNpy, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, npyHeaderSize, parseNpyHeader } from './npy.js';
@@ -228,10 +228,6 @@ function openRegularFile(path: string, mode: Mode): { fd: number; size: number }
     throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is ${kind}, not a regular file; only regular files can be mapped.`, { path, kind });
   }
   return { fd, size: st.size };
-}
-
-export function badArgument(why: string): ShmArrayError {
-  return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${why}.`, {});
 }
 
 /** The fields a handle must have, each with the type its value must be. */
