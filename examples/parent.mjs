@@ -13,7 +13,8 @@ const store = await SharedStore.create(); // /dev/shm/shmarray-<pid>-<random>/
 try {
   const [input] = await store.extractZip(zip.path, { columns: 4 });
   const out = store.create('doubled.f32', input.shape);
-  const pool = new Tinypool({ filename: new URL('./double.mjs', import.meta.url).href, runtime: 'child_process' });
+  // env: tinypool starts child processes with an empty environment unless it is given one.
+  const pool = new Tinypool({ filename: new URL('./double.mjs', import.meta.url).href, runtime: 'child_process', env: process.env });
   const half = input.shape[0] >> 1;
   await Promise.all([[0, half], [half, input.shape[0]]].map(([from, to]) => pool.run({ input: input.handle, out: out.handle, from, to })));
   console.log('row 0 in:', input.row(0), 'out:', out.row(0));

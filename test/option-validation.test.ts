@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import {
-  choosePlacement, columnStats, createPool, createShared, describeShared, extractZips, gzipParallel, workerFiles, normalize, openShared, openSharedCached, SharedStore,
+  choosePlacement, columnStats, SharedCache, createPool, createShared, describeShared, extractZips, gzipParallel, workerFiles, normalize, openShared, openSharedCached, SharedStore,
   zipsUncompressedBytes, type ShmErrorCode,
 } from '../dist/index.js';
 import { runBenchmark, generateDataset } from '../dist/bench/index.js';
@@ -17,6 +17,9 @@ writeFileSync(raw, new Uint8Array(64));
 const input = createShared(tmp.path('in.f32'), [4, 4]);
 const output = createShared(tmp.path('out.f32'), [4, 4]);
 const store = await SharedStore.create({ dir: tmp.dir });
+// The cache calls open a cache first (that is not refused): in a directory of their own.
+const caches = tempDir('shmarray-options-caches-');
+after(() => caches.dispose());
 after(() => store.dispose());
 
 type Kind = 'int' | 'uint' | 'choice' | 'bool' | 'path' | 'list' | 'function' | 'signal';
@@ -76,6 +79,9 @@ const FNS: Fn[] = [
     name: 'runBenchmark', call: (o) => runBenchmark(o),
     options: { files: 'int', bytes: 'int', columns: 'int', workers: 'int', repeat: 'int', runtimes: 'list', modes: 'list', workDir: 'path', onProgress: 'function' },
   },
+  { name: 'SharedCache.open', call: (o) => SharedCache.open({ dir: caches.dir, ...o }), options: { dir: 'path' } },
+  { name: 'cache.get', call: async (o) => (await SharedCache.open({ dir: caches.dir })).get('k', () => {}, o), options: { timeout: 'int', signal: 'signal' } },
+  { name: 'cache.extractZip', call: async (o) => (await SharedCache.open({ dir: caches.dir })).extractZip(raw, o), options: { columns: 'int', timeout: 'int', signal: 'signal' } },
   { name: 'generateDataset', call: (o) => generateDataset({ dir: tmp.path('gen'), ...o }), options: { files: 'int', bytes: 'int', columns: 'int', seed: 'uint', level: 'uint' } },
 ];
 

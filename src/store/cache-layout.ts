@@ -213,8 +213,12 @@ export function readMeta(entryDir: string): EntryMeta | undefined {
   } catch {
     return undefined;
   }
-  const meta = JSON.parse(text) as EntryMeta;
-  return meta.format === ENTRY_FORMAT ? meta : undefined;
+  try {
+    const meta = JSON.parse(text) as EntryMeta;
+    return meta.format === ENTRY_FORMAT ? meta : undefined;
+  } catch {
+    return undefined; // not one shmarray sealed: as if absent (the next builder replaces it)
+  }
 }
 
 /** Writes entry.json (read-only) into an entry being built. */

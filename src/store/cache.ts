@@ -22,7 +22,7 @@ import { normalizeShape, type ShapeLike } from '../core/shape.js';
 import { openShared, type SharedArray } from '../core/shared-array.js';
 import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
-import { jobSignal } from '../jobs/pool.js';
+import { jobSignal, POOL_OPTIONS } from '../jobs/pool.js';
 import {
   cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
@@ -127,7 +127,8 @@ export class CacheEntry {
   }
 }
 
-const WAIT_OPTIONS = { timeout: integer(1), signal: own };
+/** The options that bound a wait: checked as every job's `timeout` and `signal` are. */
+const WAIT_OPTIONS = { timeout: POOL_OPTIONS.timeout, signal: POOL_OPTIONS.signal };
 const POLL_FIRST_MS = 2;
 const POLL_MAX_MS = 50;
 
@@ -191,7 +192,7 @@ export class SharedCache {
     const where = locateCache(name, given, options.dir);
     const budget = given ?? recordedBudget(where.dir) ?? Math.floor(diskSpace(where.dir).size / 2);
     if (given !== undefined) recordBudget(where.dir, given);
-    return Promise.resolve(new SharedCache(name, where.dir, where.base, where.reason, budget));
+    return new SharedCache(name, where.dir, where.base, where.reason, budget);
   }
 
   /**
@@ -232,10 +233,16 @@ export class SharedCache {
     checkPath(zipPath, "cache.extractZip's zipPath");
     checkOptions('cache.extractZip', options, { shape: own, columns: integer(1), dtype: own, ...WAIT_OPTIONS });
     const { timeout, signal, ...shaping } = options;
-    const key = `zip:${JSON.stringify({ ...zipIdentity(zipPath), shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? 'float32' })}`;
+    const identity = zipIdentity(zipPath);
+    const key = `zip:${JSON.stringify({ ...identity, shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? 'float32' })}`;
     return this.#acquire(key, async (b) => {
       b.reserve(await zipUncompressedBytes(zipPath));
-      return extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
+      const handles = await extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
+      // The key names the archive as it was; an archive rewritten meanwhile must not be sealed under it.
+      if (JSON.stringify(zipIdentity(zipPath)) !== JSON.stringify(identity)) {
+        throw new ShmArrayError('ERR_SHM_IO', `${zipPath} changed while it was being extracted into the cache; nothing was kept. Try again once it is complete.`, { path: zipPath });
+      }
+      return handles;
     }, jobSignal({ timeout, signal }));
   }
 
@@ -244,8 +251,11 @@ export class SharedCache {
     return listEntries(this.dir);
   }
 
-  /** Evicts unheld entries, least recently used first, until the cache fits `budget` (default: its own). */
+  /** Evicts unheld entries, least recently used first, until the cache fits `budget` bytes (default: its own). */
   prune(budget = this.budget): { removed: CacheEntryInfo[]; kept: CacheEntryInfo[] } {
+    if (!Number.isSafeInteger(budget) || budget < 0) {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `cache.prune's budget must be a whole number of bytes ≥ 0, not ${String(budget)}.`, { option: 'budget' });
+    }
     sweepLeftovers(this.dir);
     const removed: CacheEntryInfo[] = [];
     const entries = this.list();
@@ -345,6 +355,9 @@ export class SharedCache {
       this.#makeRoom(bytes, id);
       const meta: EntryMeta = { format: ENTRY_FORMAT, key, bytes, created: new Date().toISOString(), files };
       writeMeta(staging, meta);
+      // Under the exclusive lock nobody holds or builds this entry: what stands at its name is
+      // not a sealed entry (no readable entry.json) and goes.
+      rmSync(entryDir, { recursive: true, force: true });
       try {
         renameSync(staging, entryDir);
       } catch (err) {
