@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { memoryUsage, SharedCache, SharedStore } from '../dist/index.js';
-import { generateDataset } from '../dist/bench/index.js';
+import { generateDataset, stopwatch } from '../dist/bench/index.js';
 import { machine, median, printTable } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 type Mode = 'cache' | 'store' | 'idle';
 interface Ready { pid: number; seconds: number; built: number; sum: number }

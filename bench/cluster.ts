@@ -5,12 +5,12 @@
  * worker has touched every page of its table.
  *   npm run build && node --import tsx bench/cluster.ts [--workers 4] [--mib 256]
  */
+import { stopwatch } from '../dist/bench/index.js';
 import cluster from 'node:cluster';
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { memoryUsage, openShared, SharedStore, type SharedHandle } from '../dist/index.js';
 import { printTable } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 interface Ready { pid: number; seconds: number }
 

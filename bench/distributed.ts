@@ -15,9 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { generateDataset } from '../dist/bench/index.js';
+import { generateDataset, stopwatch } from '../dist/bench/index.js';
 import { machine, printTable } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({ options: { shards: { type: 'string', default: '15' }, mib: { type: 'string', default: '240' } } });
 const root = fileURLToPath(new URL('..', import.meta.url));

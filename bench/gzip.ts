@@ -14,9 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { compressionEngine } from '../dist/index.js';
-import { fillRows } from '../dist/bench/index.js';
+import { fillRows, stopwatch } from '../dist/bench/index.js';
 import { fillRandom, machine, printTable, samplePeak, timeAsync, writeJson } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '256' }, big: { type: 'string', default: '4096' }, 'level-size': { type: 'string', default: '64' }, json: { type: 'string', default: 'bench/out/gzip.json' }, 'memory-only': { type: 'boolean', default: false } } });
 const MiB = 2 ** 20;

@@ -5,10 +5,9 @@
  */
 import { parseArgs } from 'node:util';
 import { columnStats, createPool, workerFiles, SharedStore, type Runtime } from '../dist/index.js';
-import { fillRows } from '../dist/bench/index.js';
+import { fillRows, stopwatch } from '../dist/bench/index.js';
 import { partialStats } from '../dist/jobs/stats-math.js';
 import { machine, median, printTable, timeIt, writeJson } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '240' }, repeat: { type: 'string', default: '5' }, json: { type: 'string', default: 'bench/out/jobs.json' } } });
 const MiB = 2 ** 20;

@@ -10,6 +10,7 @@
  * own addon) when --old-binding names a directory where it is installed (see bench/RESULTS.md).
  *   npm run bench:open -- [--huge] [--old-binding /tmp/oldb/node_modules/@riaskov/mmap-io] [--json bench/out/open.json]
  */
+import { stopwatch } from '../dist/bench/index.js';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -19,7 +20,6 @@ import { parseArgs } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { createShared, memoryUsage, openShared } from '../dist/index.js';
 import { machine, median, printTable, timeIt, writeJson } from './report.js';
-import { stopwatch } from '../dist/core/clock.js';
 
 const { values } = parseArgs({
   options: {

@@ -1,9 +1,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { stopwatch, textTable } from '../dist/bench/index.js';
 import { dirname } from 'node:path';
 
 import { memoryUsage } from '../dist/index.js';
-import { stopwatch } from '../dist/core/clock.js';
-import { textTable } from '../dist/cli/table.js';
 
 export { machineInfo as machine, median } from '../dist/bench/index.js';
 

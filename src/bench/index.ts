@@ -10,3 +10,6 @@ export type { DatasetOptions, DatasetFile } from './dataset.js';
 export { machineInfo, median } from './machine.js';
 export type { MachineInfo } from './machine.js';
 export { formatMiB } from '../core/units.js';
+// For benchmark scripts of their own (this repository's bench/ uses them): a timer and the tables the CLI prints.
+export { stopwatch } from '../core/clock.js';
+export { textTable } from './table.js';

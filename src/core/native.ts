@@ -320,7 +320,7 @@ export interface GzipRun {
 }
 
 /** The largest chunk the addon compresses in one piece (its zlib fallback counts in 32 bits). */
-export const MAX_GZIP_CHUNK = 512 * 2 ** 20;
+const MAX_GZIP_CHUNK = 512 * 2 ** 20;
 
 /**
  * Compresses `length` bytes of `inFd` from `offset` into `outFd` (at its current position), one

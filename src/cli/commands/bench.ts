@@ -4,7 +4,7 @@ import { availableParallelism, freemem } from 'node:os';
 import { benchChart, formatMiB as mib, runBenchmark, type BenchMode, type BenchReport } from '../../bench/index.js';
 import { formatBytes, ShmArrayError, type Runtime } from '../../index.js';
 import { progressBar } from '../progress.js';
-import { textTable } from '../table.js';
+import { textTable } from '../../bench/index.js';
 
 /** Options of the bench command. */
 export interface BenchCommandOptions {

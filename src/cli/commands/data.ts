@@ -5,7 +5,7 @@ import {
   choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
-import { textTable } from '../table.js';
+import { textTable } from '../../bench/index.js';
 
 /** Options the data commands share. */
 export interface DataOptions {
