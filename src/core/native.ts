@@ -319,8 +319,8 @@ export interface GzipRun {
   cancelled: boolean;
 }
 
-/** The largest chunk the addon compresses in one piece (its zlib fallback counts in 32 bits). */
-const MAX_GZIP_CHUNK = 512 * 2 ** 20;
+/** The largest chunk the addon compresses in one piece (its zlib fallback counts in 32 bits): gzipParallel's chunkSize limit too. */
+export const MAX_GZIP_CHUNK = 512 * 2 ** 20;
 
 /**
  * Compresses `length` bytes of `inFd` from `offset` into `outFd` (at its current position), one

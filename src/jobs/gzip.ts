@@ -13,7 +13,7 @@ import type { ChunkSource, CompressTask } from './compress-worker.js';
 import { forget, removeOnExit, sweepStaleTemps } from '../core/cleanup.js';
 import { boolean, checkOptions, checkPath, integer } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
-import { gzipFile } from '../core/native.js';
+import { gzipFile, MAX_GZIP_CHUNK } from '../core/native.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { stopwatch } from '../core/clock.js';
 import { makeDirectory, tempName, writeAll } from '../core/files.js';
@@ -106,7 +106,7 @@ async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: numbe
 const GZIP_OPTIONS = {
   ...POOL_OPTIONS,
   level: integer(0, 9),
-  chunkSize: integer(64 * KiB, 512 * 1024 * KiB),
+  chunkSize: integer(64 * KiB, MAX_GZIP_CHUNK),
   singleMember: boolean,
 };
 
