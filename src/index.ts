@@ -43,7 +43,7 @@ export { splitRows } from './jobs/partition.js';
 export { columnStats, normalize, partialColumnStats } from './jobs/column-stats.js';
 export { mergeColumnStats, PARTIAL_STATS_FORMAT } from './jobs/partial-stats.js';
 export type { PartialColumnStats, JsonFloat } from './jobs/partial-stats.js';
-export type { JobOptions } from './jobs/column-stats.js';
+export type { JobOptions } from './jobs/pool.js';
 export type { ColumnStats } from './jobs/stats-math.js';
 export { gzipParallel } from './jobs/gzip.js';
 export type { GzipOptions, GzipResult, GzipInput } from './jobs/gzip.js';

@@ -2,7 +2,7 @@
 import { ShmArrayError } from '../core/errors.js';
 import { checkOptions } from '../core/options.js';
 import { fileURLToPath } from 'node:url';
-import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobControl, type PoolOptions, type WorkerPool } from './pool.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobOptions } from './pool.js';
 import { shareRows, splitRows } from './partition.js';
 import { sameShape } from '../core/shape.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
@@ -11,10 +11,6 @@ import { encodePartial, type PartialColumnStats } from './partial-stats.js';
 import type { StatsSegment, StatsTask } from './stats-worker.js';
 import type { NormalizeTask } from './normalize-worker.js';
 
-/** Where a job runs: an existing pool (any job module: the task names its own), or a new one. */
-export interface JobOptions extends PoolOptions, JobControl {
-  pool?: WorkerPool;
-}
 
 /** An array, or its handle: jobs send only handles, so either will do. */
 type ArrayOrHandle = SharedArray | SharedHandle;

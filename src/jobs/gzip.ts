@@ -12,24 +12,20 @@ import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import type { ChunkSource, CompressTask } from './compress-worker.js';
 import { forget, removeOnExit, sweepStaleTemps } from '../core/cleanup.js';
 import { boolean, checkOptions, checkPath, integer } from '../core/options.js';
-import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobControl, type Runtime, type WorkerPool } from './pool.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, workerCount, type JobOptions, type WorkerPool } from './pool.js';
 import { gzipFile, MAX_GZIP_CHUNK } from '../core/native.js';
 import { SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { stopwatch } from '../core/clock.js';
 import { makeDirectory, tempName, writeAll } from '../core/files.js';
 
 /** Options of {@link gzipParallel}. */
-export interface GzipOptions extends JobControl {
-  workers?: number;
+export interface GzipOptions extends JobOptions {
   /** 0–9 (default 6, as gzip). */
   level?: number;
   /** Uncompressed bytes per chunk (default 4 MiB). */
   chunkSize?: number;
-  runtime?: Runtime;
   /** Write one gzip member (pigz-style) instead of one per chunk. */
   singleMember?: boolean;
-  /** Run in this pool (any job module) instead of a new one. */
-  pool?: WorkerPool;
 }
 
 /** What {@link gzipParallel} did. */

@@ -64,6 +64,15 @@ export interface PoolOptions {
   runtime?: Runtime;
 }
 
+/**
+ * Where a job runs and how it is stopped: a pool the job starts (`workers`, `runtime`), or the
+ * caller's own `pool` (any job module; left running) instead; `signal` and `timeout`.
+ */
+export interface JobOptions extends PoolOptions, JobControl {
+  /** Run in this pool instead of starting one per call. */
+  pool?: WorkerPool;
+}
+
 /** Checks a worker count: a positive integer, defaulting to the number of cores. */
 export function workerCount(workers: number | undefined): number {
   const n = workers ?? availableParallelism();

@@ -7,7 +7,7 @@ import type { SharedHandle } from '../core/handle.js';
 import { makeDirectory } from '../core/files.js';
 import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, checkPath, integer, own } from '../core/options.js';
-import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobControl, type PoolOptions, type WorkerPool } from '../jobs/pool.js';
+import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobOptions } from '../jobs/pool.js';
 import type { ExtractTask } from './extract-worker.js';
 import { extractArchive, safeName, type ExtractOptions } from './zip.js';
 
@@ -15,10 +15,7 @@ import { extractArchive, safeName, type ExtractOptions } from './zip.js';
 export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
 
 /** Options of {@link extractZips} (and of `store.extractAll`). */
-export interface ExtractAllOptions extends ExtractOptions, PoolOptions, JobControl {
-  /** Run in this pool (left running) instead of starting one per call. */
-  pool?: WorkerPool;
-}
+export interface ExtractAllOptions extends ExtractOptions, JobOptions {}
 
 /** shape and dtype are checked by the extraction with their own codes (ERR_SHM_BAD_SHAPE, ERR_SHM_BAD_DTYPE). */
 export const EXTRACT_ALL_OPTIONS = { shape: own, columns: integer(1), dtype: own, ...POOL_OPTIONS } as const;
