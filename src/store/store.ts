@@ -1,12 +1,12 @@
-import { closeSync, existsSync, mkdirSync, openSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DType } from '../core/dtype.js';
 import { fsError, ShmArrayError } from '../core/errors.js';
-import { forget, LOCK_FILE, removeOnExit, sweepStale } from '../core/cleanup.js';
-import { tryLock } from '../core/native.js';
+import { forget, removeOnExit } from '../core/cleanup.js';
+import { holdLiveness, LOCK_FILE, sweepStale } from '../core/liveness.js';
 import { boolean, checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
 import { POOL_CONFLICTS } from '../jobs/pool.js';
 import { choosePlacement } from './placement.js';
@@ -77,8 +77,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     let lockFd = -1;
     try {
       mkdirSync(staging, { mode: 0o700 });
-      lockFd = openSync(join(staging, LOCK_FILE), 'wx', 0o600);
-      tryLock(lockFd);
+      lockFd = holdLiveness(staging);
       removeOnExit(dir);
       renameSync(staging, dir);
     } catch (err) {
