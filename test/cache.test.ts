@@ -5,6 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Worker } from 'node:worker_threads';
 import { SharedCache, type ShmErrorCode } from '../dist/index.js';
 import { fixture, makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
@@ -72,6 +73,48 @@ describe('exactly once per key per machine', () => {
     assert.equal(builds, 1);
     assert.deepEqual(entries.map((e) => e.arrays[0]?.data[15]), [3, 3, 3, 3, 3]);
     for (const e of entries) e.release();
+  });
+
+  test('4 worker threads of one process racing on one key: one build, the same data in each', async () => {
+    const dir = base();
+    const src = `const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.dist).then(async ({ SharedCache }) => {
+        const cache = await SharedCache.open({ name: 'test', dir: workerData.dir });
+        const e = await cache.get('threads', async (b) => {
+          b.create('t.f32', [256]).data.fill(4);
+          await new Promise((r) => setTimeout(r, 200));
+        });
+        parentPort.postMessage({ built: e.built, sum: e.arrays[0].data.reduce((s, x) => s + x, 0) });
+        e.release();
+      });`;
+    const dist = new URL('../dist/index.js', import.meta.url).href;
+    const results = await Promise.all(Array.from({ length: 4 }, () => new Promise<{ built: boolean; sum: number }>((resolve, reject) => {
+      const w = new Worker(src, { eval: true, workerData: { dist, dir } });
+      w.once('message', (m: { built: boolean; sum: number }) => {
+        resolve(m);
+        void w.terminate();
+      });
+      w.once('error', reject);
+    })));
+    assert.equal(results.filter((r) => r.built).length, 1);
+    assert.deepEqual(results.map((r) => r.sum), [1024, 1024, 1024, 1024]);
+  });
+
+  test('a worker thread that exits holding an entry holds nothing after it', async () => {
+    const dir = base();
+    const src = `const { parentPort, workerData } = require('node:worker_threads');
+      import(workerData.dist).then(async ({ SharedCache }) => {
+        const cache = await SharedCache.open({ name: 'test', dir: workerData.dir });
+        globalThis.kept = await cache.get('left-held', (b) => void b.create('t.f32', [16]));
+        parentPort.postMessage('held');
+        setInterval(() => {}, 1000); // alive, holding, until terminated
+      });`;
+    const w = new Worker(src, { eval: true, workerData: { dist: new URL('../dist/index.js', import.meta.url).href, dir } });
+    assert.equal(await new Promise((r) => w.once('message', r)), 'held');
+    const cache = await SharedCache.open({ name: 'test', dir });
+    assert.deepEqual(cache.list().map((e) => e.holders), [[process.pid]], 'held while the thread lives');
+    await w.terminate();
+    assert.deepEqual(cache.list().map((e) => e.holders), [[]]);
   });
 
   test('a builder SIGKILLed mid-build leaves no entry: another process builds it, and no staging directory is left', async () => {
