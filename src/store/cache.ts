@@ -10,7 +10,7 @@
  */
 import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
 import type { SharedHandle } from '../core/handle.js';
 import type { DType } from '../core/dtype.js';
@@ -257,17 +257,7 @@ export class SharedCache {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `cache.prune's budget must be a whole number of bytes ≥ 0, not ${String(budget)}.`, { option: 'budget' });
     }
     sweepLeftovers(this.dir);
-    const removed: CacheEntryInfo[] = [];
-    const entries = this.list();
-    let total = entries.reduce((s, e) => s + e.bytes, 0);
-    for (const e of entries) {
-      if (total <= budget) break;
-      if (evict(this.dir, e.dir)) {
-        removed.push(e);
-        total -= e.bytes;
-      }
-    }
-    return { removed, kept: this.list() };
+    return { removed: this.#evictTo(budget).removed, kept: this.list() };
   }
 
   /** Evicts every unheld entry; returns what it removed and what it left (held) with the holders' pids. */
@@ -373,16 +363,28 @@ export class SharedCache {
     }
   }
 
-  /** Evicts unheld entries, least recently used first, until `bytes` more fit; ERR_SHM_NO_SPACE when the held ones leave no room. */
-  #makeRoom(bytes: number, id: string): void {
-    const entries = this.list().filter((e) => !e.dir.endsWith(id));
+  /**
+   * Evicts unheld entries (all but entry `except`), least recently used first, until the rest
+   * total at most `limit` bytes. Returns what it removed, the held ones it met, and the total left.
+   */
+  #evictTo(limit: number, except?: string): { removed: CacheEntryInfo[]; held: CacheEntryInfo[]; total: number } {
+    const entries = this.list().filter((e) => basename(e.dir) !== except);
     let total = entries.reduce((s, e) => s + e.bytes, 0);
+    const removed: CacheEntryInfo[] = [];
     const held: CacheEntryInfo[] = [];
     for (const e of entries) {
-      if (total + bytes <= this.budget) return;
-      if (evict(this.dir, e.dir)) total -= e.bytes;
-      else held.push(e);
+      if (total <= limit) break;
+      if (evict(this.dir, e.dir)) {
+        removed.push(e);
+        total -= e.bytes;
+      } else held.push(e);
     }
+    return { removed, held, total };
+  }
+
+  /** Evicts unheld entries, least recently used first, until `bytes` more fit; ERR_SHM_NO_SPACE when the held ones leave no room. */
+  #makeRoom(bytes: number, id: string): void {
+    const { held, total } = this.#evictTo(this.budget - bytes, id);
     if (total + bytes <= this.budget) return;
     const holding = held.map((e) => `${JSON.stringify(e.key)} (${formatBytes(e.bytes)}, held by pid ${e.holders.join(', ') || '?'})`).join('; ');
     throw new ShmArrayError(
