@@ -245,30 +245,44 @@ export function stagingDir(cacheDir: string, id: string): string {
   return dir;
 }
 
-/** Pids holding a flock on `path`, from /proc/locks (shared holders; empty where it cannot be read). */
-export function lockHolders(path: string): number[] {
-  let st: ReturnType<typeof statSync>;
+/**
+ * The shared flocks the kernel lists (/proc/locks), as pids by file ("maj:min:inode", hex device
+ * numbers as the kernel writes them); empty where it cannot be read. Read once for a whole listing.
+ */
+function sharedFlocks(): Map<string, number[]> {
+  const byFile = new Map<string, number[]>();
   let text: string;
   try {
-    st = statSync(path);
     text = readFileSync('/proc/locks', 'utf8');
+  } catch {
+    return byFile;
+  }
+  for (const line of text.split('\n')) {
+    const f = line.trim().split(/\s+/);
+    // "1: FLOCK  ADVISORY  READ  1234 00:19:5678 0 EOF"; waiting requests are marked "->".
+    if (f[1] !== 'FLOCK' || f[3] !== 'READ' || f[5] === undefined) continue;
+    byFile.set(f[5], [...(byFile.get(f[5]) ?? []), Number(f[4])]);
+  }
+  return byFile;
+}
+
+/** Pids holding a shared flock on `path`, looked up in `locks` (see {@link sharedFlocks}). */
+function lockHolders(path: string, locks: Map<string, number[]>): number[] {
+  let st: ReturnType<typeof statSync>;
+  try {
+    st = statSync(path);
   } catch {
     return [];
   }
   const dev = st.dev;
-  const id = `${((dev >> 8) & 0xfff).toString(16).padStart(2, '0')}:${((dev & 0xff) | ((dev >> 12) & 0xfff00)).toString(16).padStart(2, '0')}:${st.ino}`;
-  const pids: number[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(/\s+/);
-    // "1: FLOCK  ADVISORY  READ  1234 00:19:5678 0 EOF"; waiting requests are marked "->".
-    if (f[1] === 'FLOCK' && f[3] === 'READ' && f[5] === id) pids.push(Number(f[4]));
-  }
-  return pids;
+  const file = `${((dev >> 8) & 0xfff).toString(16).padStart(2, '0')}:${((dev & 0xff) | ((dev >> 12) & 0xfff00)).toString(16).padStart(2, '0')}:${st.ino}`;
+  return locks.get(file) ?? [];
 }
 
 /** The sealed entries of a cache, least recently used first. */
 export function listEntries(cacheDir: string): CacheEntryInfo[] {
   const out: CacheEntryInfo[] = [];
+  const locks = sharedFlocks();
   for (const n of readdirSync(cacheDir)) {
     if (!ENTRY_DIR.test(n)) continue;
     const dir = join(cacheDir, n);
@@ -280,7 +294,7 @@ export function listEntries(cacheDir: string): CacheEntryInfo[] {
     } catch {
       continue;
     }
-    out.push({ key: meta.key, dir, bytes: meta.bytes, holders: lockHolders(join(cacheDir, `${n}.lock`)), lastUse });
+    out.push({ key: meta.key, dir, bytes: meta.bytes, holders: lockHolders(join(cacheDir, `${n}.lock`), locks), lastUse });
   }
   return out.sort((a, b) => a.lastUse.getTime() - b.lastUse.getTime());
 }
