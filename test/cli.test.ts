@@ -250,6 +250,11 @@ describe('stats --partial and merge', () => {
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /is raw data \(not \.npy\), so its columns are unknown; give --columns C/);
+    const rawFile = tmp.path('raw-nocols.f32');
+    writeFileSync(rawFile, new Uint8Array(64));
+    const f = await shmarray('stats', rawFile, ...zips);
+    assert.equal(f.code, 2);
+    assert.match(f.stderr, /^shmarray: shmarray stats: .*raw-nocols\.f32 is raw data \(not \.npy\), so its shape is unknown; give --columns C/);
   });
 });
 

@@ -67,15 +67,26 @@ function fileHandle(path: string, o: DataOptions): SharedHandle {
   return describeShared(path, { ...(o.dtype !== undefined ? { dtype: o.dtype } : {}), ...(o.shape !== undefined ? { shape: o.shape } : o.columns !== undefined ? { columns: o.columns } : {}) });
 }
 
+/** {@link fileHandle} for `shmarray <command>`: a raw file without a shape is refused in the command's words, not openShared's. */
+function commandHandle(command: string, path: string, o: DataOptions): SharedHandle {
+  try {
+    return fileHandle(path, o);
+  } catch (err) {
+    if (err instanceof ShmArrayError && err.details['reason'] === 'raw-without-shape') {
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray ${command}: ${path} is raw data (not .npy), so its shape is unknown; give --columns C (or --shape RxC).`, { path });
+    }
+    throw err;
+  }
+}
+
 /** Column statistics of zip archives and data files, computed in a worker pool; or, with --partial, their mergeable partial. */
 export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string }): Promise<void> {
   if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
+  // Data files first: a raw one without --columns is refused before any archive is extracted.
+  const files = inputs.filter((p) => !isZip(p)).map((p) => commandHandle('stats', p, o));
   await using store = await SharedStore.create();
   const zips = inputs.filter(isZip);
-  const handles = [
-    ...(zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime }) : []),
-    ...inputs.filter((p) => !isZip(p)).map((p) => fileHandle(p, o)),
-  ];
+  const handles = [...(zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime }) : []), ...files];
   // Raw data has no shape of its own: without --columns or --shape it would silently be 1 column.
   const raw = handles.find((h) => !h.npy);
   if (raw !== undefined && o.columns === undefined && o.shape === undefined) {
@@ -147,18 +158,8 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
   if (looksLikeZip(file)) {
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is a zip archive; info reads one data file. Extract it first (shmarray extract ${file} --columns C), then give info a file it prints.`, { path: file });
   }
-  let handle: SharedHandle;
-  try {
-    handle = fileHandle(file, o);
-  } catch (err) {
-    // The library's words name openShared's arguments; here they must be the command's.
-    if (err instanceof ShmArrayError && err.details['reason'] === 'raw-without-shape') {
-      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is raw data (not .npy), so its shape is unknown; give --columns C (or --shape RxC).`, { path: file });
-    }
-    throw err;
-  }
   // Mapped once, for its residency (mincore); the handle is checked without mapping.
-  const a = openShared(handle);
+  const a = openShared(commandHandle('info', file, o));
   const { resident, total } = a.residency();
   const placement = choosePlacement(a.byteLength);
   const facts = {
