@@ -47,11 +47,12 @@ export function diskSpace(dir: string): { free: number; size: number } {
  * write into it. Errors say what is true: a file in the way is ERR_SHM_NOT_A_FILE; a read-only
  * filesystem or a parent this user cannot write is ERR_SHM_PERMISSION (Node's recursive mkdir
  * reports both as ENOENT on Node 20, which must not read as "a file of that name exists").
+ * Directories it makes get `mode` (before the umask).
  */
-export function makeDirectory(dir: string): void {
+export function makeDirectory(dir: string, mode = 0o777): void {
   const inTheWay = (): ShmArrayError => new ShmArrayError('ERR_SHM_NOT_A_FILE', `${dir} is not a directory (a file of that name exists); choose another directory.`, { path: dir });
   try {
-    mkdirSync(dir, { recursive: true });
+    mkdirSync(dir, { recursive: true, mode });
   } catch (err) {
     throw (err as NodeJS.ErrnoException).code === 'EEXIST' ? inTheWay() : whyNoDirectory(dir, err);
   }

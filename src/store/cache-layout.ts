@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { tryLock } from '../core/native.js';
-import { diskSpace } from '../core/files.js';
+import { diskSpace, makeDirectory } from '../core/files.js';
 import { formatBytes } from '../core/units.js';
 import { checkSafeBase, tmpfsMargin } from './placement.js';
 
@@ -135,11 +135,7 @@ export function locateCache(name: string, budget: number | undefined, dir: strin
   const given = dir ?? process.env['SHMARRAY_CACHE_DIR'];
   if (given !== undefined && given !== '') {
     const base = resolve(given);
-    try {
-      mkdirSync(base, { recursive: true, mode: 0o700 });
-    } catch (err) {
-      throw fsError(err, 'create the cache base directory', base);
-    }
+    makeDirectory(base, 0o700);
     if (lstatSync(base).isSymbolicLink()) throw new ShmArrayError('ERR_SHM_PERMISSION', `${base} is a symlink; give the directory itself.`, { path: base });
     checkSafeBase(base);
     const cache = join(base, name);
