@@ -1,12 +1,13 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { openShared } from '../dist/index.js';
 import { generateDataset, type BenchReport } from '../dist/bench/index.js';
-import { tempDir } from './helpers.js';
+import { NO_TMPFS, smallTmpfs, tempDir } from './helpers.js';
 
 const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const run = promisify(execFile);
@@ -318,5 +319,59 @@ describe('two CLI extractions into one --dir at once', () => {
       const winners = runs.filter((r) => r.code === 0).flatMap((r) => reported(r.stdout));
       assert.deepEqual(readdirSync(out).map((n) => `${out}/${n}`).sort(), winners.sort());
     }
+  });
+});
+
+describe('CLI extract: a bad --dir is one line, and a failed extract leaves no directory behind', () => {
+  const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
+  const zip = tmp.path('cli-ok.zip');
+  execFileSync('sh', ['-c', `cd ${tmp.dir} && head -c 4096 /dev/zero > cli-ok.f32 && python3 -m zipfile -c cli-ok.zip cli-ok.f32`]);
+  const run = (...args: string[]): { status: number | null; stderr: string } => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    return { status: r.status, stderr: r.stderr };
+  };
+
+  test('--dir naming a regular file: ERR_SHM_NOT_A_FILE', () => {
+    const file = tmp.path('a-file');
+    writeFileSync(file, 'x');
+    const r = run('extract', zip, '--dir', file);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_NOT_A_FILE\]\n$/);
+  });
+
+  const ro = smallTmpfs(1);
+  after(() => ro?.dispose());
+  test('--dir on a read-only mount: ERR_SHM_PERMISSION', { skip: ro === undefined && NO_TMPFS }, () => {
+    const dir = (ro as { dir: string }).dir;
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const r = run('extract', zip, '--dir', dir);
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*\[ERR_SHM_PERMISSION\]\n$/);
+  });
+
+  test('--dir naming a new directory on a read-only mount: ERR_SHM_PERMISSION that says read-only, and nothing about a file', { skip: ro === undefined && NO_TMPFS }, () => {
+    const dir = (ro as { dir: string }).dir;
+    execFileSync('mount', ['-o', 'remount,ro', dir]);
+    const r = run('extract', zip, '--dir', join(dir, 'new', 'sub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, /^shmarray: .*is on a read-only filesystem.*\[ERR_SHM_PERMISSION\]\n$/);
+    assert.doesNotMatch(r.stderr, /a file of that name/);
+  });
+
+  test('--dir below a regular file: ERR_SHM_NOT_A_FILE naming that file', () => {
+    const file = tmp.path('a-file-in-the-way');
+    writeFileSync(file, 'x');
+    const r = run('extract', zip, '--dir', join(file, 'sub'));
+    assert.equal(r.status, 1);
+    assert.match(r.stderr, new RegExp(`^shmarray: .*${file} is a file, not a directory.*\\[ERR_SHM_NOT_A_FILE\\]\n$`));
+  });
+
+  test('a failed extract without --dir leaves no shmarray-extract-* directory', () => {
+    const bad = tmp.path('cli-bad.zip');
+    writeFileSync(bad, 'not a zip at all, but long enough to be read as one...');
+    const before = readdirSync('/dev/shm').filter((n) => n.startsWith('shmarray-extract-'));
+    const r = run('extract', bad);
+    assert.equal(r.status, 1);
+    assert.deepEqual(readdirSync('/dev/shm').filter((n) => n.startsWith('shmarray-extract-')), before);
   });
 });

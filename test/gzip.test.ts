@@ -2,14 +2,16 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createReadStream, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createGunzip, gunzipSync, crc32 } from 'node:zlib';
 import { createPool, createShared, gzipParallel, workerFiles } from '../dist/index.js';
 import { crc32Combine } from '../dist/jobs/crc32-combine.js';
-import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { inChild, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-gzip-');
+const MiB = 2 ** 20;
 after(() => tmp.dispose());
 const KiB = 1024;
 
@@ -153,4 +155,53 @@ test('a 3 GiB input compresses whole: chunks at offsets past 2^31 are read, and 
   }
   assert.equal(offset, 3 * 2 ** 30);
   assert.deepEqual(found, marks);
+});
+
+test('gzip of an input that shrinks while it runs is ERR_SHM_IO, never SIGBUS, and leaves no temporary file', () => {
+  const input = tmp.path('shrinking.bin');
+  writeFileSync(input, Buffer.alloc(64 * MiB, 7));
+  const out = tmp.path('shrinking.gz');
+  const r = inChild(tmp.dir, `
+    const { truncateSync } = await import('node:fs');
+    const run = m.gzipParallel(${JSON.stringify(input)}, ${JSON.stringify(out)}, { workers: 1, runtime: 'worker_threads', chunkSize: 65536 });
+    setTimeout(() => truncateSync(${JSON.stringify(input)}, 4096), 30);
+    try { await run; console.log('finished'); } catch (e) { console.log(e.code); }`);
+  assert.equal(r.signal, null, `the process died of ${r.signal}: ${r.stderr}`);
+  assert.equal(r.stdout.trim(), 'ERR_SHM_IO', r.stderr);
+  assert.deepEqual(readdirSync(tmp.dir).filter((n) => n.includes('shrinking') && n.endsWith('.tmp')), []);
+});
+
+test("a killed gzip's temporary output is swept by the next gzip into that directory", async () => {
+  const dir = tmp.path('gz-sweep');
+  mkdirSync(dir);
+  const dead = Number(execFileSync('sh', ['-c', 'echo $$']).toString().trim());
+  const stale = join(dir, `.out.gz.${dead}-0123abcd.tmp`);
+  const live = join(dir, `.out.gz.${process.pid}-0123abcd.tmp`);
+  writeFileSync(stale, 'x');
+  writeFileSync(live, 'x');
+  writeFileSync(join(dir, 'in.bin'), 'data');
+  await gzipParallel(join(dir, 'in.bin'), join(dir, 'in.bin.gz'), { workers: 1 });
+  assert.equal(existsSync(stale), false);
+  assert.equal(existsSync(live), true, 'a live process keeps its temporary file');
+});
+
+for (const runtime of RUNTIMES) {
+  test(`gzipParallel through a long-lived ${runtime} pool leaves no mapping of its input in this process (20 runs × 16 chunks)`, async () => {
+    const input = tmp.path(`gz-pool-${runtime}.bin`);
+    writeFileSync(input, Buffer.alloc(16 * 64 * 1024, 3));
+    await using pool = createPool(workerFiles.compress, { workers: 2, runtime });
+    for (let i = 0; i < 20; i++) await gzipParallel(input, tmp.path(`gz-pool-${runtime}.gz`), { pool, chunkSize: 64 * 1024 });
+    const maps = readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(input));
+    assert.deepEqual(maps, []);
+  });
+}
+
+test('gzipParallel with an aborted signal: ERR_SHM_ABORTED, no output and no temporary file', async () => {
+  const dir = tmp.path('gz-abort');
+  mkdirSync(dir);
+  writeFileSync(join(dir, 'in.bin'), Buffer.alloc(4 * MiB, 1));
+  const controller = new AbortController();
+  controller.abort();
+  await rejectsWithCode(gzipParallel(join(dir, 'in.bin'), join(dir, 'out.gz'), { workers: 1, signal: controller.signal }), 'ERR_SHM_ABORTED');
+  assert.deepEqual(readdirSync(dir), ['in.bin']);
 });

@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -107,4 +107,30 @@ export function freePort(): Promise<number> {
     });
     s.on('error', reject);
   });
+}
+
+/** Shmem in /proc/meminfo, bytes: tmpfs pages in use system-wide. */
+export function shmem(): number {
+  const m = /^Shmem:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
+  if (m?.[1] === undefined) throw new Error('no Shmem line in /proc/meminfo');
+  return Number(m[1]) * 1024;
+}
+
+const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
+let scripts = 0;
+
+/**
+ * Runs `body` (ESM, with `m` = shmarray) in a fresh node process; returns its status, signal and
+ * output. The script is written into `dir` and removed after. A script file, not
+ * `--input-type=module -e`: worker threads inherit execArgv, and that flag stops them from starting.
+ */
+export function inChild(dir: string, body: string, env: NodeJS.ProcessEnv = process.env): { status: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string } {
+  const script = join(dir, `child-${process.pid}-${scripts++}.mjs`);
+  writeFileSync(script, `const m = await import(${JSON.stringify(dist)});\n${body}`);
+  try {
+    const r = spawnSync(process.execPath, [script], { encoding: 'utf8', env });
+    return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+  } finally {
+    rmSync(script, { force: true });
+  }
 }

@@ -1,11 +1,14 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { columnStats, createPool, workerFiles, normalize, SharedStore, type SharedArray } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
-import { rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { buildZip } from '../dist/bench/zip-writer.js';
+import { fixture, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-jobs-');
+const MiB = 2 ** 20;
 after(() => tmp.dispose());
 
 /** Two-pass float64 reference over all rows of all arrays. */
@@ -107,3 +110,65 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+describe('a long-lived pool does not keep a disposed store in memory', () => {
+  for (const runtime of RUNTIMES) {
+    test(`${runtime}: the worker's next task releases the disposed 64 MiB`, async () => {
+      await using pool = createPool(workerFiles.stats, { workers: 1, runtime });
+      const store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(1);
+      await columnStats(big, { pool });
+      const held = shmem();
+      await store.dispose();
+      assert.ok(held - shmem() < 16 * MiB, 'the worker still maps the deleted file');
+      await using other = await SharedStore.create({ dir: tmp.dir });
+      const small = other.create('small.f32', [8, 4]);
+      await columnStats(small, { pool });
+      assert.ok(held - shmem() >= 60 * MiB, `Shmem dropped by ${((held - shmem()) / MiB).toFixed(1)} MiB after the next task`);
+    });
+
+    test(`${runtime}: pool.releaseMappings() releases it at once, on every worker`, async () => {
+      await using pool = createPool(workerFiles.stats, { workers: 2, runtime });
+      const store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(1);
+      await columnStats(big, { pool });
+      await columnStats(big, { pool });
+      const held = shmem();
+      await store.dispose();
+      await pool.releaseMappings();
+      assert.ok(held - shmem() >= 60 * MiB, `Shmem dropped by ${((held - shmem()) / MiB).toFixed(1)} MiB`);
+    });
+  }
+});
+
+describe('every job takes an AbortSignal and a timeout, and ends with ERR_SHM_ABORTED, the store intact', () => {
+  const zip = tmp.path('ok.zip');
+  writeFileSync(zip, buildZip([{ name: 'ok.f32', data: new Uint8Array(4096) }]));
+  for (const runtime of RUNTIMES) {
+    test(`${runtime}: a task that spins forever is stopped by its timeout; the pool replaces the worker and goes on`, async () => {
+      await using pool = createPool(fixture('spin.mjs'), { workers: 1, runtime });
+      const err = await rejectsWithCode(pool.run({}, { signal: AbortSignal.timeout(300) }), 'ERR_SHM_ABORTED');
+      assert.equal(err.details['timedOut'], true);
+      const env = (await pool.run({ names: ['PATH'] }, { filename: fixture('env.mjs') })) as { PATH: string };
+      assert.equal(typeof env.PATH, 'string', 'the pool still runs tasks');
+    });
+
+    test(`${runtime}: columnStats with a 1 ms timeout, normalize and extractAll with an aborted signal`, async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const big = store.create('big.f32', [(64 * MiB) / 16, 4]);
+      big.data.fill(2);
+      const out = store.create('out.f32', [(64 * MiB) / 16, 4]);
+      await rejectsWithCode(columnStats(big, { workers: 2, runtime, timeout: 1 }), 'ERR_SHM_ABORTED');
+      const controller = new AbortController();
+      controller.abort();
+      await rejectsWithCode(normalize(big, out, { mean: [0, 0, 0, 0], std: [1, 1, 1, 1] }, { workers: 1, runtime, signal: controller.signal }), 'ERR_SHM_ABORTED');
+      await rejectsWithCode(store.extractAll([zip], { workers: 1, runtime, signal: controller.signal }), 'ERR_SHM_ABORTED');
+      assert.deepEqual(store.files().map((f) => f.slice(store.dir.length + 1)), ['big.f32', 'out.f32'], 'the store is intact');
+      assert.equal(big.data[big.length - 1], 2);
+      const stats = await columnStats(big, { workers: 1, runtime });
+      assert.deepEqual(stats.mean, [2, 2, 2, 2], 'and usable');
+    });
+  }
+});

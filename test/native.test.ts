@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import Tinypool from 'tinypool';
 import { createShared, openShared, ShmArrayError, type SharedHandle } from '../dist/index.js';
-import { fixture, makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { fixture, makePool, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = tempDir();
@@ -18,13 +18,6 @@ const MiB = 2 ** 20;
 /** Lines of /proc/self/maps that map `path` (a deleted file shows as "path (deleted)"). */
 function mappingsOf(path: string): number {
   return readFileSync('/proc/self/maps', 'utf8').split('\n').filter((l) => l.includes(path)).length;
-}
-
-/** Shmem in /proc/meminfo, bytes: tmpfs pages in use system-wide. */
-function shmem(): number {
-  const m = /^Shmem:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  assert.ok(m?.[1] !== undefined, 'no Shmem line in /proc/meminfo');
-  return Number(m[1]) * 1024;
 }
 
 function startWorker(file: string, workerData: unknown): Promise<{ worker: Worker; first: unknown }> {

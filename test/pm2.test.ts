@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { get } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { SharedStore } from '../dist/index.js';
-import { freePort, tempDir } from './helpers.js';
+import { freePort, shmem, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const pm2 = `${root}node_modules/.bin/pm2`;
@@ -15,7 +15,6 @@ const tmp = tempDir('shmarray-pm2-');
 after(() => tmp.dispose());
 const MiB = 2 ** 20;
 
-const shmem = (): number => Number(/^Shmem:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'))?.[1]) * 1024;
 const fetchJson = (url: string): Promise<{ pid: number; row: number[] }> =>
   new Promise((resolve, reject) => {
     // agent: false — a new connection each time, so the cluster's round robin reaches every instance.

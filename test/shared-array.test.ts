@@ -1,14 +1,16 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { cpSync, existsSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { createShared, DTYPES, ERROR_CODES, maxArrayLength, openShared, ShmArrayError, type DType, type ShmErrorCode } from '../dist/index.js';
 import { makeErrorCases } from './error-cases.js';
-import { numpyPython, tempDir, throwsWithCode } from './helpers.js';
+import { inChild, NO_TMPFS, numpyPython, smallTmpfs, tempDir, throwsWithCode } from './helpers.js';
 
 const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
 const tmp = tempDir();
+const MiB = 2 ** 20;
 after(() => tmp.dispose());
 
 /** The values test/vectors/make.py wrote with numpy: (i*3 - 17) cast to dtype, floats divided by 7. */
@@ -267,4 +269,28 @@ describe('errors in this process', () => {
     assert.equal(ShmArrayError.from(structuredClone(err))?.code, 'ERR_SHM_EXISTS');
     assert.equal(ShmArrayError.from(new Error('other')), undefined);
   });
+});
+
+describe('a full filesystem is an error at creation, never a SIGBUS', () => {
+  const fs = smallTmpfs(20);
+  after(() => fs?.dispose());
+  test('two 12 MiB arrays on a 20 MiB tmpfs: the second is ERR_SHM_NO_SPACE, and filling the first is safe', { skip: fs === undefined && NO_TMPFS }, () => {
+    const dir = (fs as { dir: string }).dir;
+    const r = inChild(tmp.dir, `
+      const a = m.createShared(${JSON.stringify(join(dir, 'a.f32'))}, ${(12 * MiB) / 4});
+      let second;
+      try { m.createShared(${JSON.stringify(join(dir, 'b.f32'))}, ${(12 * MiB) / 4}); second = 'created'; } catch (e) { second = e.code; }
+      a.data.fill(1);
+      console.log(JSON.stringify({ second, sum: a.data[a.length - 1] }));`);
+    assert.equal(r.signal, null, `the process died of ${r.signal}`);
+    assert.deepEqual(JSON.parse(r.stdout), { second: 'ERR_SHM_NO_SPACE', sum: 1 });
+    assert.deepEqual(readdirSync(dir), ['a.f32'], 'no partial or temporary file');
+  });
+});
+
+test('createShared reserves its blocks: a new file is not sparse', () => {
+  const a = createShared(tmp.path('reserved.f32'), (8 * MiB) / 4);
+  const blocks = Number(execFileSync('stat', ['-c', '%b', a.path]).toString().trim()) * 512;
+  assert.ok(blocks >= 8 * MiB, `${blocks} bytes allocated`);
+  a.close();
 });

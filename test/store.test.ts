@@ -1,14 +1,15 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, fork } from 'node:child_process';
-import { chownSync, existsSync, mkdirSync, readdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createPool, workerFiles, openShared, SharedStore } from '../dist/index.js';
-import { fixture, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
-import { buildZip } from './zipwriter.js';
+import { fixture, inChild, NO_TMPFS, rejectsWithCode, RUNTIMES, smallTmpfs, tempDir } from './helpers.js';
+import { buildZip } from '../dist/bench/zip-writer.js';
 
 const tmp = tempDir('shmarray-store-');
+const MiB = 2 ** 20;
 after(() => tmp.dispose());
 
 describe('placement', () => {
@@ -268,3 +269,68 @@ for (const runtime of RUNTIMES) {
     });
   });
 }
+
+describe('a full filesystem is an error at creation, never a SIGBUS', () => {
+  const fs = smallTmpfs(20);
+  after(() => fs?.dispose());
+  test('an archive that would not fit is ERR_SHM_NO_SPACE before anything is written', { skip: fs === undefined && NO_TMPFS }, async () => {
+    const dir = (fs as { dir: string }).dir;
+    const zip = tmp.path('zeros.zip');
+    execFileSync('sh', ['-c', `head -c ${64 * MiB} /dev/zero > ${tmp.path('zeros.f32')} && cd ${tmp.dir} && python3 -m zipfile -c zeros.zip zeros.f32`]);
+    await using store = await SharedStore.create({ dir });
+    await rejectsWithCode(store.extractZip(zip), 'ERR_SHM_NO_SPACE');
+    assert.deepEqual(store.files(), []);
+  });
+});
+
+test('a live store whose name carries a pid this namespace cannot see (containers) is not swept; once its owner dies, it is', async () => {
+  const base = tmp.path('namespaces');
+  mkdirSync(base);
+  const c = fork(fixture('store-child.mjs'), ['wait', base], { stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+  const dir = await new Promise<string>((r) => c.once('message', (m) => r(String(m))));
+  // What another pid namespace looks like from here: the name's pid is dead, the owner is not.
+  const dead = execFileSync('sh', ['-c', 'echo $$']).toString().trim();
+  const foreign = join(base, dir.slice(base.length + 1).replace(/-(\d+)-/, `-${dead}-`));
+  renameSync(dir, foreign);
+  assert.deepEqual(SharedStore.sweep({ base }), []);
+  assert.ok(existsSync(foreign), 'the live store is still there');
+  c.kill('SIGKILL');
+  await new Promise((r) => c.once('exit', r));
+  assert.deepEqual(SharedStore.sweep({ base }), [foreign]);
+});
+
+describe('a base directory another user could tamper with is refused', () => {
+  test('world-writable without the sticky bit: ERR_SHM_PERMISSION; with it: accepted', async () => {
+    const base = tmp.path('open-base');
+    mkdirSync(base);
+    chmodSync(base, 0o777);
+    await rejectsWithCode(SharedStore.create({ dir: base }), 'ERR_SHM_PERMISSION');
+    const env = { ...process.env, SHMARRAY_DIR: base };
+    assert.match(inChild(tmp.dir, `try { await m.SharedStore.create(); } catch (e) { console.log(e.code); }`, env).stdout, /ERR_SHM_PERMISSION/);
+    chmodSync(base, 0o1777);
+    const store = await SharedStore.create({ dir: base });
+    await store.dispose();
+  });
+
+  test('owned by another user: ERR_SHM_PERMISSION', { skip: process.getuid?.() !== 0 && 'NOT RUN: needs root to chown a directory to another user' }, async () => {
+    const base = tmp.path('their-base');
+    mkdirSync(base);
+    chownSync(base, 65534, 65534);
+    await rejectsWithCode(SharedStore.create({ dir: base }), 'ERR_SHM_PERMISSION');
+  });
+});
+
+test("a store made with dir: '.' is removed by dispose() after process.chdir()", () => {
+  const base = tmp.path('relative');
+  mkdirSync(base);
+  const r = inChild(tmp.dir, `
+    process.chdir(${JSON.stringify(base)});
+    const store = await m.SharedStore.create({ dir: '.' });
+    store.create('x.f32', 4);
+    process.chdir('/');
+    await store.dispose();
+    console.log(JSON.stringify(store.dir));`);
+  assert.equal(r.status, 0, r.stderr);
+  assert.ok((JSON.parse(r.stdout) as string).startsWith(`${base}/`), 'the store path is absolute');
+  assert.deepEqual(readdirSync(base), []);
+});

@@ -1,11 +1,11 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { createShared, ShmArrayError } from '../dist/index.js';
+import { createPool, createShared, ShmArrayError } from '../dist/index.js';
 // @ts-expect-error: a plain .mjs fixture, without types
 import call from './fixtures/call.mjs';
 import { makeErrorCases } from './error-cases.js';
-import { makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { fixture, makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
 const MiB = 1024 * 1024;
@@ -105,5 +105,22 @@ for (const runtime of RUNTIMES) {
         });
       }
     });
+  });
+}
+
+for (const runtime of RUNTIMES) {
+  test(`${runtime} pool workers inherit the parent's environment (PATH, LANG, NODE_OPTIONS, SHMARRAY_DIR)`, async () => {
+    const env = { PATH: process.env['PATH'] ?? '', LANG: 'C.UTF-8', NODE_OPTIONS: '--max-old-space-size=4096', SHMARRAY_DIR: tmp.dir };
+    const saved = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+    Object.assign(process.env, env);
+    try {
+      await using pool = createPool(fixture('env.mjs'), { workers: 1, runtime });
+      assert.deepEqual(await pool.run({ names: Object.keys(env) }), env);
+    } finally {
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === undefined) delete process.env[k];
+        else process.env[k] = v;
+      }
+    }
   });
 }

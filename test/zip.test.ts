@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { memoryUsage, SharedStore } from '../dist/index.js';
 import { fixture, rejectsWithCode, tempDir } from './helpers.js';
-import { buildZip } from './zipwriter.js';
+import { buildZip } from '../dist/bench/zip-writer.js';
 
 const MiB = 2 ** 20;
 const tmp = tempDir('shmarray-zip-');

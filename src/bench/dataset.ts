@@ -3,11 +3,10 @@
  * data (a slow signal, quantised noise, a counter, a category), deterministic for a given seed.
  */
 import { mkdirSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { crc32, deflateRawSync, constants as zc } from 'node:zlib';
 import { ShmArrayError } from '../core/errors.js';
 import { checkOptions, filePath, integer } from '../core/options.js';
+import { writeZip } from './zip-writer.js';
 
 /** Options of {@link generateDataset}. */
 export interface DatasetOptions {
@@ -53,53 +52,6 @@ export function fillRows(out: Float32Array, columns: number, first: number, seed
       }
       out[r * columns + c] = v;
     }
-  }
-}
-
-function localHeader(name: Buffer, crc: number, compressed: number, size: number): Buffer {
-  const h = Buffer.alloc(30);
-  h.writeUInt32LE(0x04034b50, 0);
-  h.writeUInt16LE(20, 4);
-  h.writeUInt16LE(0x800, 6);
-  h.writeUInt16LE(8, 8);
-  h.writeUInt32LE(crc >>> 0, 14);
-  h.writeUInt32LE(compressed, 18);
-  h.writeUInt32LE(size, 22);
-  h.writeUInt16LE(name.length, 26);
-  return h;
-}
-
-function centralDirectory(name: Buffer, crc: number, compressed: number, size: number): Buffer {
-  const c = Buffer.alloc(46);
-  c.writeUInt32LE(0x02014b50, 0);
-  c.writeUInt16LE(0x0314, 4);
-  c.writeUInt16LE(20, 6);
-  c.writeUInt16LE(0x800, 8);
-  c.writeUInt16LE(8, 10);
-  c.writeUInt32LE(crc >>> 0, 16);
-  c.writeUInt32LE(compressed, 20);
-  c.writeUInt32LE(size, 24);
-  c.writeUInt16LE(name.length, 28);
-  c.writeUInt32LE((0o100644 << 16) >>> 0, 38);
-  const end = Buffer.alloc(22);
-  end.writeUInt32LE(0x06054b50, 0);
-  end.writeUInt16LE(1, 8);
-  end.writeUInt16LE(1, 10);
-  end.writeUInt32LE(46 + name.length, 12);
-  end.writeUInt32LE(30 + name.length + compressed, 16);
-  return Buffer.concat([c, name, end]);
-}
-
-/** Writes a one-entry deflate zip holding `data`. Entries must stay under 4 GiB (no Zip64 here). */
-export async function writeZip(path: string, entry: string, data: Uint8Array, level = 1): Promise<void> {
-  const name = Buffer.from(entry, 'utf8');
-  const compressed = deflateRawSync(data, { level, strategy: zc.Z_DEFAULT_STRATEGY });
-  const crc = crc32(data);
-  const fh = await open(path, 'w');
-  try {
-    await fh.writev([localHeader(name, crc, compressed.length, data.length), name, compressed, centralDirectory(name, crc, compressed.length, data.length)]);
-  } finally {
-    await fh.close();
   }
 }
 

@@ -5,7 +5,8 @@
 export { runBenchmark, benchPlan, BENCH_MODES } from './run.js';
 export type { BenchMode, BenchOptions, BenchRow, BenchReport } from './run.js';
 export { benchChart } from './chart.js';
-export { generateDataset, writeZip, fillRows } from './dataset.js';
+export { generateDataset, fillRows } from './dataset.js';
+export { writeZip } from './zip-writer.js';
 export type { DatasetOptions, DatasetFile } from './dataset.js';
 export { machineInfo, median } from './machine.js';
 export type { MachineInfo } from './machine.js';

@@ -1,28 +1,37 @@
 /**
- * A byte-by-byte zip writer for tests: every header field can be set to a lie, so corrupt and
- * hostile archives are built exactly. Not part of shmarray.
+ * The one zip writer of this repository: datasets for benchmarks and demos, and — because every
+ * header field can be set to a lie — the corrupt and hostile archives the tests build byte by byte.
  */
+import { open } from 'node:fs/promises';
 import { crc32, deflateRawSync } from 'node:zlib';
 
+/** One entry of {@link zipParts}; every field past `name` and `data` overrides what is true. */
 export interface RawEntry {
   name: string | Uint8Array;
   data: Uint8Array;
+  /** 8 (deflate, the default) or 0 (stored), or any other number to test refusals. */
   method?: number;
-  /** Bytes stored as the entry's data (default: data, deflated when method is 8). */
+  /** Bytes stored as the entry's data (default: data, deflated at `level` when method is 8). */
   payload?: Uint8Array;
+  /** Deflate level for the default payload (default: zlib's 6). */
+  level?: number;
   crc?: number;
   uncompressedSize?: number;
   flags?: number;
 }
 
-export function buildZip(entries: readonly RawEntry[]): Buffer {
+/**
+ * A whole archive as a list of buffers, in file order: local headers and data, central
+ * directory, end record. A list so that a big entry is written without being copied once more.
+ */
+function zipParts(entries: readonly RawEntry[]): Buffer[] {
   const locals: Buffer[] = [];
   const centrals: Buffer[] = [];
   let offset = 0;
   for (const e of entries) {
     const name = typeof e.name === 'string' ? Buffer.from(e.name, 'utf8') : Buffer.from(e.name);
     const method = e.method ?? 8;
-    const payload = Buffer.from(e.payload ?? (method === 8 ? deflateRawSync(e.data) : e.data));
+    const payload = e.payload ?? (method === 8 ? deflateRawSync(e.data, e.level === undefined ? {} : { level: e.level }) : e.data);
     const crc = e.crc ?? crc32(e.data);
     const size = e.uncompressedSize ?? e.data.length;
     const flags = e.flags ?? 0x800;
@@ -57,16 +66,31 @@ export function buildZip(entries: readonly RawEntry[]): Buffer {
     central.writeUInt16LE(extra.length, 30);
     central.writeUInt32LE((0o100644 << 16) >>> 0, 38);
     central.writeUInt32LE(offset, 42);
-    locals.push(local, name, extra, payload);
+    locals.push(local, name, extra, Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));
     centrals.push(central, name, extra);
     offset += local.length + name.length + extra.length + payload.length;
   }
-  const cd = Buffer.concat(centrals);
+  const cdBytes = centrals.reduce((n, b) => n + b.length, 0);
   const end = Buffer.alloc(22);
   end.writeUInt32LE(0x06054b50, 0);
   end.writeUInt16LE(entries.length, 8);
   end.writeUInt16LE(entries.length, 10);
-  end.writeUInt32LE(cd.length, 12);
+  end.writeUInt32LE(cdBytes, 12);
   end.writeUInt32LE(offset, 16);
-  return Buffer.concat([...locals, cd, end]);
+  return [...locals, ...centrals, end];
+}
+
+/** A whole archive in one buffer (see {@link zipParts}). */
+export function buildZip(entries: readonly RawEntry[]): Buffer {
+  return Buffer.concat(zipParts(entries));
+}
+
+/** Writes a one-entry deflate zip holding `data`, deflated at `level` (default 1). */
+export async function writeZip(path: string, entry: string, data: Uint8Array, level = 1): Promise<void> {
+  const fh = await open(path, 'w');
+  try {
+    await fh.writev(zipParts([{ name: entry, data, level }]));
+  } finally {
+    await fh.close();
+  }
 }
