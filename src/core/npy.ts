@@ -2,7 +2,7 @@ import { dtypeFromDescr, npyDescr, type DType } from './dtype.js';
 import { ShmArrayError } from './errors.js';
 
 /** The first six bytes of every .npy file. */
-export const NPY_MAGIC = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
+const NPY_MAGIC = Uint8Array.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]);
 
 /** numpy refuses headers larger than this by default (`max_header_size`); so do we. */
 export const NPY_MAX_HEADER_BYTES = 10_000;

@@ -73,13 +73,12 @@ export interface JobOptions extends PoolOptions, JobControl {
   pool?: WorkerPool;
 }
 
-/** Checks a worker count: a positive integer, defaulting to the number of cores. */
+/**
+ * A worker count already checked by the caller's options (`POOL_OPTIONS.workers`), or the number
+ * of cores. It checks nothing itself: each public entry checks its options once.
+ */
 export function workerCount(workers: number | undefined): number {
-  const n = workers ?? availableParallelism();
-  if (!Number.isSafeInteger(n) || n < 1) {
-    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `workers must be a positive integer, not ${String(workers)}.`, { workers: String(workers) });
-  }
-  return n;
+  return workers ?? availableParallelism();
 }
 
 /**
@@ -179,7 +178,7 @@ export function createPool(filename: string, options: PoolOptions = {}): WorkerP
  */
 export async function withPool<T>(options: PoolOptions & { pool?: WorkerPool | undefined }, filename: string, job: (pool: WorkerPool) => Promise<T>, maxWorkers = Infinity): Promise<T> {
   if (options.pool !== undefined) return job(options.pool);
-  const pool = createPool(filename, { workers: Math.max(1, Math.min(workerCount(options.workers), maxWorkers)), runtime: options.runtime });
+  const pool = new WorkerPool(filename, { workers: Math.max(1, Math.min(workerCount(options.workers), maxWorkers)), runtime: options.runtime });
   try {
     return await job(pool);
   } finally {

@@ -175,7 +175,7 @@ export async function zipUncompressedBytes(zipPath: string): Promise<number> {
 }
 
 /** The temporary name of an entry being inflated: unique to one call (`token`), so concurrent calls never share one. */
-export function partName(final: string, token: string): string {
+function partName(final: string, token: string): string {
   return `${final}.${token}.part`;
 }
 
