@@ -172,20 +172,28 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * process or thread still maps a file (its pages return when that mapping is closed). Idempotent.
    */
   async dispose(): Promise<void> {
-    if (this.#disposed) return;
-    this.#disposed = true;
-    this.#closeArrays();
+    if (!this.#startDisposal()) return;
     await rm(this.dir, { recursive: true, force: true });
-    forget(this.dir);
-    closeSync(this.#lockFd);
+    this.#endDisposal();
   }
 
   /** Synchronous {@link dispose}, for `using` and exit paths. */
   disposeSync(): void {
-    if (this.#disposed) return;
+    if (!this.#startDisposal()) return;
+    rmSync(this.dir, { recursive: true, force: true });
+    this.#endDisposal();
+  }
+
+  /** Marks the store disposed and closes its arrays; false when it already was. */
+  #startDisposal(): boolean {
+    if (this.#disposed) return false;
     this.#disposed = true;
     this.#closeArrays();
-    rmSync(this.dir, { recursive: true, force: true });
+    return true;
+  }
+
+  /** After the directory is gone: the exit hook and the liveness lock go too. */
+  #endDisposal(): void {
     forget(this.dir);
     closeSync(this.#lockFd);
   }
