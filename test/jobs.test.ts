@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { columnStats, createPool, workerFiles, normalize, SharedStore, type SharedArray } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
+import { finishStats, partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
 import { fixture, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
 
@@ -40,6 +41,38 @@ function close(actual: readonly number[], expected: readonly number[], what: str
     assert.ok(rel <= 1e-9, `${what}[${i}]: ${a} vs ${e} (relative error ${rel})`);
   });
 }
+
+describe("the statistics kernels: the addon's for float32, JavaScript's for every dtype", () => {
+  for (const columns of [1, 2, 3, 4, 5, 6, 7, 8, 9, 12, 16]) {
+    test(`${columns} columns, rows 5 to 20,005 of 20,011 (tails past whole vector groups): both equal a float64 reference to 1e-9`, async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const a = store.create(`k${columns}.f32`, [20_011, columns]);
+      fillRows(a.data, columns, 3, 5);
+      const part = store.create(`k${columns}-part.f32`, [20_000, columns]);
+      part.data.set(a.data.subarray(5 * columns, 20_005 * columns));
+      const ref = reference([part], columns);
+      for (const [name, kernel] of [['C', partialStats], ['JS', partialStatsJs]] as const) {
+        const stats = finishStats(kernel(a.data, columns, 5, 20_005), columns);
+        assert.equal(stats.rows, 20_000, name);
+        close(stats.mean, ref.mean, `${name} mean`);
+        close(stats.std, ref.std, `${name} std`);
+        assert.deepEqual(stats.min, ref.min, `${name} min`);
+        assert.deepEqual(stats.max, ref.max, `${name} max`);
+      }
+    });
+  }
+
+  test('a NaN makes its column\'s mean and std NaN; min and max pass over it, in both kernels', () => {
+    const data = Float32Array.from({ length: 4 * 1000 }, (_, i) => (i % 4) * 10 + Math.floor(i / 4));
+    data[4 * 500 + 2] = NaN;
+    for (const kernel of [partialStats, partialStatsJs]) {
+      const stats = finishStats(kernel(data, 4, 0, 1000), 4);
+      assert.ok(Number.isNaN(stats.mean[2]) && Number.isNaN(stats.std[2]));
+      assert.deepEqual([stats.min[2], stats.max[2]], [20, 20 + 999]);
+      assert.deepEqual(stats.mean.filter((_, c) => c !== 2), [499.5, 509.5, 529.5]);
+    }
+  });
+});
 
 for (const runtime of RUNTIMES) {
   describe(`data jobs: ${runtime}`, () => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import Tinypool from 'tinypool';
 import { createShared, openShared, ShmArrayError, type SharedHandle } from '../dist/index.js';
-import { fixture, makePool, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
+import { fixture, inChild, makePool, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const tmp = tempDir();
@@ -273,6 +273,7 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     liveMappings(): number;
     inflateEntries(archiveFd: unknown, specs: unknown, threads: unknown): [Promise<unknown>, number];
     gzipFile(inFd: unknown, offset: unknown, length: unknown, outFd: unknown, level: unknown, chunk: unknown, threads: unknown): [Promise<unknown>, number];
+    columnSums(data: unknown, columns: unknown, fromRow: unknown, toRow: unknown): Float64Array;
     PAGE_SIZE: number;
     MADV_NORMAL: number;
   };
@@ -343,6 +344,34 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     });
   }
 
+  const f32 = new Float32Array(40);
+  const badSums: [string, unknown[]][] = [
+    ['data a Float64Array', [new Float64Array(40), 4, 0, 10]],
+    ['data a plain array', [[1, 2, 3, 4], 4, 0, 1]],
+    ['0 columns', [f32, 0, 0, 10]],
+    ['NaN columns', [f32, NaN, 0, 10]],
+    ['columns past 2^24', [f32, 2 ** 24 + 1, 0, 0]],
+    ['fromRow after toRow', [f32, 4, 5, 4]],
+    ['negative fromRow', [f32, 4, -1, 4]],
+    ['fractional toRow', [f32, 4, 0, 2.5]],
+    ['toRow past the end (11 of 10 rows)', [f32, 4, 0, 11]],
+    ['toRow × columns past 2^53', [f32, 2 ** 24, 0, 2 ** 40]],
+    ['a closed array (detached: length 0)', [(() => { const a = openShared(path, 2048, { dtype: 'float32' }); const d = a.data; a.close(); return d; })(), 4, 0, 1]],
+  ];
+  for (const [name, args] of badSums) {
+    test(`columnSums refuses: ${name}`, () => {
+      assert.throws(() => b.columnSums(...(args as [unknown, unknown, unknown, unknown])), TypeError);
+    });
+  }
+
+  test('columnSums reads only rows fromRow to toRow of a view that starts inside its buffer', () => {
+    const all = Float32Array.from({ length: 64 }, (_, i) => i);
+    const view = all.subarray(8, 40); // rows of 4: values 8 … 39
+    const out = b.columnSums(view, 4, 1, 3); // values 12 … 19
+    assert.deepEqual([out[2], out[3], out[14], out[15]], [12, 16, 15, 19], "min and max of columns 0 and 3");
+    assert.deepEqual([out[0], out[1]], [0 + 4, 0 + 16], 'Σ(x − k) and Σ(x − k)² with k = 12 for column 0');
+  });
+
   test('map refuses a device that mmap(2) itself would map (/dev/zero)', () => {
     const z = openSync('/dev/zero', 'r');
     try {
@@ -368,4 +397,18 @@ describe('the addon checks every argument itself (src/core/native.ts checks them
     assert.equal(ab.byteLength, 0);
     assert.throws(() => b.residency(ab), TypeError);
   });
+});
+
+test('statistics of a mapped file truncated under them: ERR_SHM_IO from the SIGBUS guard, the process lives', () => {
+  const path = tmp.path('truncated-stats.f32');
+  const kernel = JSON.stringify(new URL('../dist/jobs/stats-math.js', import.meta.url).href);
+  const r = inChild(tmp.dir, `
+    const { truncateSync } = await import('node:fs');
+    const { partialStats } = await import(${kernel});
+    const a = m.createShared(${JSON.stringify(path)}, [65536, 4]);
+    a.data.fill(1);
+    truncateSync(${JSON.stringify(path)}, 4096);
+    try { partialStats(a.data, 4, 0, 65536); console.log('read'); } catch (e) { console.log(e.code); }`);
+  assert.equal(r.signal, null, `the process died of ${r.signal}`);
+  assert.equal(r.stdout.trim(), 'ERR_SHM_IO', r.stderr);
 });

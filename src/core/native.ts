@@ -20,6 +20,7 @@ interface Binding {
   inflateEntries(archiveFd: number, specs: Float64Array, threads: number): [Promise<RawInflateResult[]>, number];
   gzipFile(inFd: number, offset: number, length: number, outFd: number, level: number, chunk: number, threads: number): [Promise<RawGzipResult>, number];
   cancelJob(id: number): void;
+  columnSums(data: Float32Array, columns: number, fromRow: number, toRow: number): Float64Array;
   readonly ENGINE: string;
   readonly PAGE_SIZE: number;
   readonly TYPED_ARRAY_MAX_LENGTH: number;
@@ -224,6 +225,29 @@ export function reserve(fd: number, length: number, path: string): void {
  */
 export function tryLock(fd: number, shared = false): boolean {
   return load().tryLock(fd, shared);
+}
+
+/**
+ * Column sums of rows [fromRow, toRow) of row-major float32 `data` (`columns` per row), in C at
+ * memory speed: per column c, `[4c]` Σ(x − k), `[4c + 1]` Σ(x − k)², `[4c + 2]` min, `[4c + 3]`
+ * max, where k is the column's value in row `fromRow` (src/native/stats.h). A file truncated
+ * under a mapped `data` is ERR_SHM_IO, never a SIGBUS.
+ */
+export function columnSums(data: Float32Array, columns: number, fromRow: number, toRow: number): Float64Array {
+  // Checked here first; the addon checks again (a wrong bound there would read past the view).
+  if (!Number.isSafeInteger(columns) || columns < 1 || columns > 2 ** 24) throw badArgument(`columns must be a whole number from 1 to 2^24, not ${String(columns)}`);
+  const rows = Math.floor(data.length / columns);
+  if (!Number.isSafeInteger(fromRow) || !Number.isSafeInteger(toRow) || fromRow < 0 || toRow < fromRow || toRow > rows) {
+    throw badArgument(`rows ${String(fromRow)} to ${String(toRow)} are not within the ${rows} rows of the data`);
+  }
+  try {
+    return load().columnSums(data, columns, fromRow, toRow);
+  } catch (err) {
+    if (errnoOf(err).name === 'EFAULT') {
+      throw new ShmArrayError('ERR_SHM_IO', 'The file under this array shrank while its statistics were taken (truncated by another process?).', { reason: 'changed' }, { cause: err });
+    }
+    throw err;
+  }
 }
 
 /**

