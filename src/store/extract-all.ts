@@ -9,7 +9,7 @@ import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, checkPath, integer, own } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobOptions } from '../jobs/pool.js';
 import type { ExtractTask } from './extract-worker.js';
-import { extractArchive, safeName, type ExtractOptions } from './zip.js';
+import { extractArchive, safeName, type ExtractOptions, type InflateTurn } from './zip.js';
 
 /** The worker module that extracts one archive (a file path, for a pool of the caller's own). */
 export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
@@ -76,11 +76,14 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
         archives.map(async ({ zip, prefix }) => keep(await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal }))),
       );
     } else {
-      // `workers` archives at a time, one thread each; fewer archives share the threads.
+      // `workers` archives inflating at a time, one thread each (fewer archives share the threads),
+      // and one more reading its directory and making its outputs meanwhile: when a thread is
+      // done, the next archive is ready for it, and the last round starts as early as it can.
       const threads = workerCount(workers);
       const concurrent = Math.max(1, Math.min(threads, archives.length));
-      settled = await settleLimited(archives, concurrent, async ({ zip, prefix }) =>
-        keep(await extractArchive(zip, dir, prefix, extract, token, Math.max(1, Math.floor(threads / concurrent)), signal)),
+      const turn = turns(concurrent);
+      settled = await settleLimited(archives, Math.min(archives.length, concurrent + 1), async ({ zip, prefix }) =>
+        keep(await extractArchive(zip, dir, prefix, extract, token, Math.max(1, Math.floor(threads / concurrent)), signal, turn)),
       );
     }
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -92,6 +95,26 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
   } finally {
     release();
   }
+}
+
+/** At most `n` turns at once ({@link InflateTurn}); waiting archives get theirs in the order they asked. */
+function turns(n: number): InflateTurn {
+  let free = n;
+  const waiting: (() => void)[] = [];
+  const end = (): void => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else free++;
+  };
+  return async () => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
+    let ended = false;
+    return () => {
+      if (!ended) end();
+      ended = true;
+    };
+  };
 }
 
 /** Promise.allSettled over `items`, with at most `limit` of them running at once. */

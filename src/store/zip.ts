@@ -180,13 +180,20 @@ function partName(final: string, token: string): string {
 }
 
 /**
+ * A turn on the addon's threads: resolves when this archive may start inflating, with the function
+ * that ends the turn. Many archives' directory work can then run ahead of a few inflating ones.
+ */
+export type InflateTurn = () => Promise<() => void>;
+
+/**
  * Extracts every file entry of `zipPath` into `dir` as `<prefix><index>-<safe name>`, read-only,
  * and returns their handles (nothing is mapped). Raw entries are shaped by `options`; .npy entries by their header. Entries are
  * inflated into temporary files named with `token` (see {@link partName}); only when all are
  * complete are they linked to their names. On any error every file this call created — and only
  * those — is removed, so the directory is as it was, whatever other calls do in it meanwhile.
+ * With `turn`, the inflation waits for a turn (the directory is read and the outputs made first).
  */
-export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex'), threads = 1, signal?: AbortSignal): Promise<SharedHandle[]> {
+export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex'), threads = 1, signal?: AbortSignal, turn?: InflateTurn): Promise<SharedHandle[]> {
   if (signal?.aborted === true) throw abortedError(signal);
   const dtype = parseDType(options.dtype ?? 'float32');
   const zip = await openZip(zipPath);
@@ -218,9 +225,11 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
       // Every entry at once, on the addon's threads: the archive mapped, each output written from a small buffer.
       const archive = await open(zipPath, 'r');
       let results: InflateResult[];
+      const endTurn = turn === undefined ? undefined : await turn();
       try {
         results = await inflateEntries(archive.fd, specs, Math.max(1, Math.min(threads, specs.length)), signal);
       } finally {
+        endTurn?.();
         await archive.close();
       }
       // Aborted while the entries ran: the addon stopped after those in progress.
