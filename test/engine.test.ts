@@ -23,6 +23,13 @@ test('deflate is libdeflate when libdeflate-dev was there at build time, else th
   assert.deepEqual(JSON.parse(execFileSync(process.execPath, [cli, 'info', '--engine', '--json'], { encoding: 'utf8' })), { engine });
 });
 
+test('the install line names the addon this checkout loads and its engine', () => {
+  const line = execFileSync(process.execPath, [`${root}scripts/engine-line.mjs`], { encoding: 'utf8' });
+  assert.match(line, /^shmarray: addon \S+\.node, compression: /);
+  assert.ok(line.includes(`compression: ${compressionEngine()}`), line);
+  assert.equal(line.split('\n').length, 2, 'one line');
+});
+
 // Run only by the suite under its own addon: a run under SHMARRAY_BINDING is this test's nested run.
 const nested = process.env['SHMARRAY_BINDING'] !== undefined;
 
@@ -34,6 +41,9 @@ test("built with only a C++ compiler (the zlib inside Node), the addon passes th
   const binding = built.path as string;
   const engine = execFileSync(process.execPath, ['-p', `require(${JSON.stringify(binding)}).ENGINE`], { encoding: 'utf8' }).trim();
   assert.match(engine, /^zlib \S+ of Node \(deflate, inflate\)$/);
+  // What `npm install` prints for such a build: the engine, and the command that changes it.
+  const line = execFileSync(process.execPath, [`${root}scripts/engine-line.mjs`], { env: { ...process.env, SHMARRAY_BINDING: binding }, encoding: 'utf8' });
+  assert.match(line, /compression: zlib \S+ of Node \(deflate, inflate\) — .*libdeflate-dev.*`npm run build:native`/);
   const suites = ['zip', 'store', 'gzip'].map((s) => `test/${s}.test.ts`);
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=tap', ...suites], {
     cwd: root,

@@ -186,7 +186,8 @@ describe('SharedArray', () => {
 
 test('a second copy of the package recognises its errors: instanceof ShmArrayError holds across copies', async () => {
   const copy = tmp.path('second-copy');
-  cpSync(fileURLToPath(new URL('../dist', import.meta.url)), `${copy}/dist`, { recursive: true });
+  // dereference: where dist/ is a symlink (the arm64 check's installed package), copy its files, not the link.
+  cpSync(fileURLToPath(new URL('../dist', import.meta.url)), `${copy}/dist`, { recursive: true, dereference: true });
   cpSync(fileURLToPath(new URL('../package.json', import.meta.url)), `${copy}/package.json`);
   symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), `${copy}/node_modules`);
   symlinkSync(fileURLToPath(new URL('../build', import.meta.url)), `${copy}/build`);
