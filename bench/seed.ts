@@ -69,7 +69,7 @@ const rss = Math.max(...sampled.map((o) => o.rss));
 const anonymous = Math.max(...sampled.map((o) => o.anonymous));
 const mapped = 15 * 32e6;
 printTable(['measure', 'value', 'target'], [
-  ['shmarray stats (15 zips, 2 threads + 2 workers), wall', `${a.toFixed(3)} s`, ''],
+  ['shmarray stats (15 zips: 2 addon threads extract, stats in its own thread), wall', `${a.toFixed(3)} s`, ''],
   ["Python's fix (2 processes, memmap, column sums), wall", `${b.toFixed(3)} s`, ''],
   ['shmarray / Python (median of pairs)', `${ratio.toFixed(2)}×`, '≤ 0.5×'],
   ['shmarray peak RSS (mapped data included)', `${(rss / MiB).toFixed(0)} MiB (data ${(mapped / MiB).toFixed(0)} MiB)`, ''],

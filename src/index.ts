@@ -41,6 +41,7 @@ export { createPool, WorkerPool } from './jobs/pool.js';
 export type { Runtime, PoolOptions, JobControl } from './jobs/pool.js';
 export { splitRows } from './jobs/partition.js';
 export { columnStats, normalize, partialColumnStats } from './jobs/column-stats.js';
+export type { StatsOptions } from './jobs/column-stats.js';
 export { mergeColumnStats, PARTIAL_STATS_FORMAT } from './jobs/partial-stats.js';
 export type { PartialColumnStats, JsonFloat } from './jobs/partial-stats.js';
 export type { JobOptions } from './jobs/pool.js';

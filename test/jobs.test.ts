@@ -1,6 +1,6 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
 import { columnStats, createPool, workerFiles, normalize, SharedStore, type SharedArray } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
@@ -72,6 +72,26 @@ describe("the statistics kernels: the addon's for float32, JavaScript's for ever
       assert.deepEqual(stats.mean.filter((_, c) => c !== 2), [499.5, 509.5, 529.5]);
     }
   });
+});
+
+test('workers: 0 takes the statistics in this thread: no worker starts, timers run between 64 MiB slices, and they equal a 2-worker run', async () => {
+  await using store = await SharedStore.create({ dir: tmp.dir });
+  const a = store.create('here.f32', [4_250_000, 4]); // 68 MB: two slices
+  fillRows(a.data, 4, 0, 9);
+  const threads = (): number => readdirSync('/proc/self/task').length;
+  const before = threads();
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  const running = columnStats(a, { workers: 0 });
+  const during = threads();
+  const here = await running;
+  clearInterval(timer);
+  assert.equal(during, before, 'no thread was started');
+  assert.ok(ticks > 0, 'the event loop turned while the statistics were taken');
+  const pooled = await columnStats(a, { workers: 2 });
+  close(here.mean, pooled.mean, 'mean');
+  close(here.std, pooled.std, 'std');
+  assert.deepEqual([here.rows, here.min, here.max], [pooled.rows, pooled.min, pooled.max]);
 });
 
 for (const runtime of RUNTIMES) {

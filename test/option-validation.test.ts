@@ -4,7 +4,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import {
-  choosePlacement, columnStats, SharedCache, createPool, createShared, describeShared, extractZips, gzipParallel, workerFiles, normalize, openShared, openSharedCached, SharedStore,
+  choosePlacement, columnStats, partialColumnStats, SharedCache, createPool, createShared, describeShared, extractZips, gzipParallel, workerFiles, normalize, openShared, openSharedCached, SharedStore,
   zipsUncompressedBytes, type ShmErrorCode,
 } from '../dist/index.js';
 import { runBenchmark, generateDataset } from '../dist/bench/index.js';
@@ -63,8 +63,13 @@ const FNS: Fn[] = [
   },
   { name: 'createPool', call: (o) => createPool(workerFiles.stats, o), options: { workers: 'int', runtime: 'choice' } },
   {
-    name: 'columnStats', call: (o) => columnStats(input, o), options: { workers: 'int', runtime: 'choice', timeout: 'int', signal: 'signal' },
-    conflicts: [['pool', usePool, 'workers', 2], ['pool', usePool, 'runtime', 'worker_threads']],
+    // workers: 0 is valid here (no pool: this thread); with it, a runtime has no meaning.
+    name: 'columnStats', call: (o) => columnStats(input, o), options: { workers: 'uint', runtime: 'choice', timeout: 'int', signal: 'signal' },
+    conflicts: [['pool', usePool, 'workers', 2], ['pool', usePool, 'runtime', 'worker_threads'], ['workers', 0, 'runtime', 'worker_threads']],
+  },
+  {
+    name: 'partialColumnStats', call: (o) => partialColumnStats(input, o), options: { workers: 'uint', runtime: 'choice', timeout: 'int', signal: 'signal' },
+    conflicts: [['pool', usePool, 'workers', 2], ['workers', 0, 'runtime', 'child_process']],
   },
   {
     name: 'normalize', call: (o) => normalize(input, output, { mean: [0, 0, 0, 0], std: [1, 1, 1, 1] }, o), options: { workers: 'int', runtime: 'choice' },

@@ -17,11 +17,9 @@ import { emptyStats, finishStats, mergeStats, type ColumnStats, type PartialStat
 import { SharedStore } from '../store/store.js';
 import type { Delivery, HoldReceipt, HoldTask } from './hold-worker.js';
 
-/** How the dataset reaches the workers. */
-export type BenchMode = 'copy' | 'sab' | 'map';
+import { BENCH_MODES, type BenchMode } from './modes.js';
 
-/** Every mode, in report order. */
-export const BENCH_MODES: readonly BenchMode[] = ['copy', 'sab', 'map'];
+export { BENCH_MODES, type BenchMode };
 
 /** One scenario's measurements (medians over the repeats). Bytes and seconds are plain numbers. */
 export interface BenchRow {

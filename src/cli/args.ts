@@ -1,7 +1,10 @@
 /** Option parsers shared by the commands: each turns text into a value or a one-line reason. */
 import { InvalidArgumentError } from 'commander';
-import { BENCH_MODES, type BenchMode } from '../bench/index.js';
-import { DTYPES, parseBytes, type DType, type Runtime } from '../index.js';
+// The small modules themselves, not the package's index: parsing arguments must not load the library.
+import { BENCH_MODES, type BenchMode } from '../bench/modes.js';
+import { DTYPES, type DType } from '../core/dtype.js';
+import { parseBytes } from '../core/units.js';
+import type { Runtime } from '../jobs/pool.js';
 
 function wrap<T>(fn: () => T): T {
   try {

@@ -7,16 +7,27 @@ import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './args.js';
-import { benchCommand } from './commands/bench.js';
-import { extractCommand, infoCommand, mergeCommand, statsCommand } from './commands/data.js';
-import { gzipCommand } from './commands/gzip.js';
-import { cacheClearCommand, cacheListCommand, cachePruneCommand } from './commands/cache.js';
-import { ShmArrayError } from '../index.js';
+import { ShmArrayError } from '../core/errors.js';
 
 /** The installed package's version, from its package.json (dist/cli/ → the package root). */
 function packageVersion(): string {
   return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 }
+
+/**
+ * A command's action whose module is loaded only when that command runs: the whole library takes
+ * ~0.1 s to import, and `shmarray --version`, `--help` and each command pay only for what they use.
+ */
+function lazy<M>(load: () => Promise<M>, name: keyof M): (...args: unknown[]) => Promise<void> {
+  return async (...args) => {
+    const action = (await load())[name] as (...a: unknown[]) => unknown;
+    await action(...args);
+  };
+}
+const bench = (): Promise<typeof import('./commands/bench.js')> => import('./commands/bench.js');
+const data = (): Promise<typeof import('./commands/data.js')> => import('./commands/data.js');
+const gzip = (): Promise<typeof import('./commands/gzip.js')> => import('./commands/gzip.js');
+const cacheCommands = (): Promise<typeof import('./commands/cache.js')> => import('./commands/cache.js');
 
 const examples = (...lines: string[]): string => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join('\n')}`;
 
@@ -42,7 +53,7 @@ export function program(): Command {
     .option('--json <file>', 'write the full report as JSON')
     .option('--svg <file>', 'write a chart (open it in a browser)')
     .addHelpText('after', examples('npx shmarray bench', 'shmarray bench --size 2GiB --runtime child_process --modes copy,map', 'shmarray bench --repeat 3 --json bench.json --svg bench.svg'))
-    .action(benchCommand);
+    .action(lazy(bench, 'benchCommand'));
 
   cmd
     .command('extract')
@@ -54,22 +65,22 @@ export function program(): Command {
     .option('--dtype <dtype>', 'element type of raw entries (default float32)', parse.dtype)
     .option('--workers <n>', 'archives extracted at once (default: cores)', parse.positiveInt)
     .addHelpText('after', examples('shmarray extract data/file_*.zip --columns 4 --dir /dev/shm/job'))
-    .action(extractCommand);
+    .action(lazy(data, 'extractCommand'));
 
   cmd
     .command('stats')
-    .description('Per-column count, mean, std, min and max of zip archives and data files, computed in a worker pool.')
+    .description('Per-column count, mean, std, min and max of zip archives and data files: archives extracted on the addon\'s threads, statistics taken in this process up to 1 GiB of data, past it in a worker pool.')
     .argument('<input...>', 'zip archives, .npy files, or raw files with --columns or --shape')
     .option('--columns <n>', 'columns of raw data (required for raw data and zips of raw entries; .npy carries its own); rows are inferred', parse.positiveInt)
     .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
     .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
-    .option('--workers <n>', 'workers (default: cores)', parse.positiveInt)
+    .option('--workers <n>', 'extraction threads, and workers for the statistics (given, a pool is used whatever the size; default: cores, and no pool up to 1 GiB)', parse.positiveInt)
     .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
     .option('--json', 'print the statistics as JSON')
     .option('--partial', 'print (or write, with -o) the partial statistics instead, in the format shmarray merge and mergeColumnStats take')
     .option('-o, --output <file>', 'with --partial: write it to this file (atomically)')
     .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json', 'shmarray stats shard-3.zip --columns 4 --partial -o part-3.json'))
-    .action(statsCommand);
+    .action(lazy(data, 'statsCommand'));
 
   cmd
     .command('merge')
@@ -77,7 +88,7 @@ export function program(): Command {
     .argument('<part...>', 'partial files (JSON)')
     .option('--json', 'print the statistics as JSON (the same object as stats --json)')
     .addHelpText('after', examples('shmarray merge parts/*.json', 'shmarray merge part-*.json --json'))
-    .action(mergeCommand);
+    .action(lazy(data, 'mergeCommand'));
 
   cmd
     .command('info')
@@ -89,7 +100,7 @@ export function program(): Command {
     .option('--engine', 'print the engine that inflates zip entries and deflates gzip members (libdeflate, or the zlib inside Node)')
     .option('--json', 'print one JSON object')
     .addHelpText('after', examples('shmarray info data.npy', 'shmarray info /dev/shm/job/a.f32 --columns 4', 'shmarray info --engine'))
-    .action(infoCommand);
+    .action(lazy(data, 'infoCommand'));
   cmd
     .command('gzip')
     .description("Compress a file or stdin in parallel: chunks become independent gzip members (or, with --single-member, one member) compressed on the addon's threads or in workers; one writer appends them in order. The output's directory is made when missing.")
@@ -101,7 +112,7 @@ export function program(): Command {
     .option('--single-member', 'write one gzip member (pigz-style) for decoders that stop after the first member')
     .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
     .addHelpText('after', examples('shmarray gzip results.f32 -o results.f32.gz', 'producer | shmarray gzip - -o out.gz --workers 2 --single-member'))
-    .action(gzipCommand);
+    .action(lazy(gzip, 'gzipCommand'));
 
   const cache = cmd
     .command('cache')
@@ -111,11 +122,11 @@ export function program(): Command {
     c.option('--name <name>', 'the cache (default: every cache found)').option('--dir <dir>', 'the base directory (default: $SHMARRAY_CACHE_DIR, else /dev/shm and the temp directory)');
   where(cache.command('list').description('Each entry: key, bytes, holders (pids), last use; and where the cache is and why.'))
     .option('--json', 'print JSON')
-    .action(cacheListCommand);
+    .action(lazy(cacheCommands, 'cacheListCommand'));
   where(cache.command('prune').description("Evict unheld entries, least recently used first, down to the cache's budget."))
     .option('--budget <bytes>', "evict down to this size instead, e.g. 4GiB")
-    .action(cachePruneCommand);
-  where(cache.command('clear').description('Evict every unheld entry; held ones stay, and the holders are named.')).action(cacheClearCommand);
+    .action(lazy(cacheCommands, 'cachePruneCommand'));
+  where(cache.command('clear').description('Evict every unheld entry; held ones stay, and the holders are named.')).action(lazy(cacheCommands, 'cacheClearCommand'));
   return cmd;
 }
 

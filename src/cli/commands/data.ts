@@ -5,7 +5,22 @@ import {
   choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
-import { textTable } from '../../bench/index.js';
+import { textTable } from '../../bench/table.js';
+import { itemSize } from '../../core/dtype.js';
+
+/**
+ * Below this much data `stats` takes the statistics in its own thread (the addon's kernel reads
+ * about 6 GB/s a core here), unless --workers or --runtime asks for a pool: starting workers and
+ * loading the library in each costs more than they save (bench/RESULTS.md, issue 24).
+ */
+const IN_THREAD_BYTES = 2 ** 30;
+
+/** How many workers the statistics get: the user's --workers, else none (0) for data that a core reads fast. */
+function statsWorkers(handles: readonly SharedHandle[], o: DataOptions): number | undefined {
+  if (o.workers !== undefined || o.runtime !== undefined) return o.workers;
+  const bytes = handles.reduce((sum, h) => sum + h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), 0);
+  return bytes <= IN_THREAD_BYTES ? 0 : undefined;
+}
 
 /** Options the data commands share. */
 export interface DataOptions {
@@ -79,7 +94,7 @@ function commandHandle(command: string, path: string, o: DataOptions): SharedHan
   }
 }
 
-/** Column statistics of zip archives and data files, computed in a worker pool; or, with --partial, their mergeable partial. */
+/** Column statistics of zip archives and data files, computed here or in a worker pool; or, with --partial, their mergeable partial. */
 export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string }): Promise<void> {
   if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
   // Data files first: a raw one without --columns is refused before any archive is extracted.
@@ -93,7 +108,7 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray stats: ${raw.path} is raw data (not .npy), so its columns are unknown; give --columns C (or --shape RxC).`);
   }
   if (o.partial === true) {
-    const part = await partialColumnStats(handles, { workers: o.workers, runtime: o.runtime });
+    const part = await partialColumnStats(handles, { workers: statsWorkers(handles, o), runtime: o.runtime });
     const text = JSON.stringify(part);
     if (o.output === undefined) console.log(text);
     else {
@@ -102,7 +117,7 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     }
     return;
   }
-  printStats(await columnStats(handles, { workers: o.workers, runtime: o.runtime }), `from ${handles.length} array(s)`, o.json === true);
+  printStats(await columnStats(handles, { workers: statsWorkers(handles, o), runtime: o.runtime }), `from ${handles.length} array(s)`, o.json === true);
 }
 
 /** Merges partials written by `stats --partial` (any machine, any order) into the statistics of all their rows. */
