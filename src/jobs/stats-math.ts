@@ -36,7 +36,7 @@ export function emptyStats(columns: number): PartialStats {
 /**
  * Statistics of rows [from, to) of `data` (row-major, `columns` per row). Sums are taken of
  * x − shift (the part's first row), blocked, in float64: one pass over the data. Float32 data
- * (the common case) goes to the addon's C kernel, 2–4× this file's JS; other dtypes to
+ * (the common case) goes to the addon's C kernel, about 5× this file's JS; other dtypes to
  * {@link partialStatsJs}. Both give the same statistics up to float64 rounding.
  */
 export function partialStats(data: NumericArray, columns: number, from: number, to: number): PartialStats {
