@@ -77,7 +77,7 @@ test('the chart\'s axis ticks are round numbers', async () => {
 });
 
 describe('extract, stats, info', () => {
-  test('extract prints one handle per line; stats and info read them back', async () => {
+  test('extract prints one handle per line; stats (in its own thread, or with --workers 2 in a pool) and info read them back', async () => {
     const zips = (await generateDataset({ dir: tmp.path('zips'), files: 2, bytes: 64 * 1024 })).map((d) => d.path);
     const out = tmp.path('extracted');
     const r = await shmarray('extract', ...zips, '--dir', out, '--columns', '4');
@@ -92,6 +92,14 @@ describe('extract, stats, info', () => {
     assert.equal(fromZips.code, 0, fromZips.stderr);
     assert.deepEqual(JSON.parse(fromZips.stdout), JSON.parse(fromFiles.stdout));
     assert.equal((JSON.parse(fromZips.stdout) as { rows: number }).rows, 4096);
+
+    // Without --workers the statistics are taken in the CLI's own thread, each archive's as it
+    // finishes; with --workers 2, in a pool after all of them: the same statistics.
+    const pooled = await shmarray('stats', ...zips, '--columns', '4', '--json', '--workers', '2');
+    assert.equal(pooled.code, 0, pooled.stderr);
+    const [a, b] = [JSON.parse(fromZips.stdout), JSON.parse(pooled.stdout)] as { rows: number; mean: number[]; std: number[]; min: number[]; max: number[] }[];
+    assert.deepEqual([a?.rows, a?.min, a?.max], [b?.rows, b?.min, b?.max]);
+    for (const k of ['mean', 'std'] as const) a?.[k].forEach((v, i) => assert.ok(Math.abs(v - (b?.[k][i] ?? NaN)) <= 1e-12 * Math.max(1, Math.abs(v)), `${k}[${i}]`));
 
     const info = await shmarray('info', handles[0]?.path ?? '', '--columns', '4', '--json');
     assert.equal(info.code, 0, info.stderr);

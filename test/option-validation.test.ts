@@ -54,11 +54,11 @@ const FNS: Fn[] = [
   { name: 'store.create', call: (o) => store.create('made.f32', [4], o), options: { npy: 'bool' } },
   { name: 'store.extractZip', call: (o) => store.extractZip(raw, o), options: { columns: 'int' } },
   {
-    name: 'store.extractAll', call: (o) => store.extractAll([raw], o), options: { columns: 'int', workers: 'int', runtime: 'choice' },
+    name: 'store.extractAll', call: (o) => store.extractAll([raw], o), options: { columns: 'int', workers: 'int', runtime: 'choice', onArchive: 'function' },
     conflicts: [['pool', usePool, 'workers', 2]],
   },
   {
-    name: 'extractZips', call: (o) => extractZips([raw], tmp.path('zips-out'), o), options: { columns: 'int', workers: 'int', runtime: 'choice' },
+    name: 'extractZips', call: (o) => extractZips([raw], tmp.path('zips-out'), o), options: { columns: 'int', workers: 'int', runtime: 'choice', onArchive: 'function' },
     conflicts: [['pool', usePool, 'workers', 2]],
   },
   { name: 'createPool', call: (o) => createPool(workerFiles.stats, o), options: { workers: 'int', runtime: 'choice' } },

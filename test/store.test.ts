@@ -4,7 +4,7 @@ import { execFileSync, fork } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createPool, workerFiles, openShared, SharedStore } from '../dist/index.js';
+import { createPool, workerFiles, openShared, SharedStore, ShmArrayError } from '../dist/index.js';
 import { fixture, inChild, NO_TMPFS, rejectsWithCode, RUNTIMES, smallTmpfs, tempDir } from './helpers.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
 
@@ -213,6 +213,29 @@ describe('crash safety', () => {
   });
 });
 
+/** onArchive over three archives: called once per archive with its handles, and a throw from it fails the call cleanly. */
+async function onArchiveCase(options: { pool?: ReturnType<typeof createPool> }): Promise<void> {
+  const zips = [0, 1, 2].map((k) => {
+    const p = tmp.path(`each-${k}.zip`);
+    writeFileSync(p, buildZip([{ name: `part${k}.f32`, data: new Uint8Array(Float32Array.from({ length: 400 }, (_, i) => i + 1000 * k).buffer) }]));
+    return p;
+  });
+  await using store = await SharedStore.create({ dir: tmp.dir });
+  const seen: [number, string[]][] = [];
+  const all = await store.extractAll(zips, { columns: 4, ...options, onArchive: (hs, i) => seen.push([i, hs.map((h) => h.path)]) });
+  assert.deepEqual(seen.sort((x, y) => x[0] - y[0]), zips.map((_, i) => [i, [all[i]?.path]]));
+  const keep = store.create('kept.f32', 4);
+  const stop = (): never => {
+    throw new ShmArrayError('ERR_SHM_ABORTED', 'stop');
+  };
+  await rejectsWithCode(store.extractAll(zips, { columns: 4, ...options, onArchive: stop }), 'ERR_SHM_ABORTED');
+  assert.deepEqual(store.files().filter((f) => !all.some((a) => a.path === f)), [keep.path], 'only the files of the first call and kept.f32');
+}
+
+test("on the addon's threads, onArchive is called once per archive with its handles and index; a throw from it fails the call and removes the files it made", async () => {
+  await onArchiveCase({});
+});
+
 for (const runtime of RUNTIMES) {
   describe(`workers that die mid-job leave the store intact: ${runtime}`, () => {
     for (const how of runtime === 'child_process' ? ['exit', 'kill', 'throw'] : ['exit', 'throw']) {
@@ -257,6 +280,11 @@ for (const runtime of RUNTIMES) {
       const second = await store.extractAll(zips, { columns: 4, pool });
       assert.equal(first.length + second.length, 6);
       assert.deepEqual(second.map((a) => a.data[0]), [0, 1000, 2000]);
+    });
+
+    test(`in a ${runtime} pool, onArchive is called once per archive with its handles and index; a throw from it fails the call and removes the files it made`, async () => {
+      await using pool = createPool(workerFiles.extract, { workers: 2, runtime });
+      await onArchiveCase({ pool });
     });
 
     test('one bad archive fails the call and removes every file it made', async () => {

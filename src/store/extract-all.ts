@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { SharedHandle } from '../core/handle.js';
 import { makeDirectory } from '../core/files.js';
 import { cleanupOnExit } from '../core/cleanup.js';
-import { checkOptions, checkPath, integer, own } from '../core/options.js';
+import { checkOptions, checkPath, func, integer, own } from '../core/options.js';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, workerCount, type JobOptions } from '../jobs/pool.js';
 import type { ExtractTask } from './extract-worker.js';
 import { extractArchive, safeName, type ExtractOptions, type InflateTurn } from './zip.js';
@@ -15,10 +15,17 @@ import { extractArchive, safeName, type ExtractOptions, type InflateTurn } from 
 export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
 
 /** Options of {@link extractZips} (and of `store.extractAll`). */
-export interface ExtractAllOptions extends ExtractOptions, JobOptions {}
+export interface ExtractAllOptions extends ExtractOptions, JobOptions {
+  /**
+   * Called with each archive's handles as soon as that archive is complete (in the order they
+   * complete; `index` is its place in the list), so work on the first arrays can start while the
+   * rest inflate. A throw fails the extraction like a bad archive: every file of the call goes.
+   */
+  onArchive?: (handles: SharedHandle[], index: number) => void;
+}
 
 /** shape and dtype are checked by the extraction with their own codes (ERR_SHM_BAD_SHAPE, ERR_SHM_BAD_DTYPE). */
-export const EXTRACT_ALL_OPTIONS = { shape: own, columns: integer(1), dtype: own, ...POOL_OPTIONS } as const;
+export const EXTRACT_ALL_OPTIONS = { shape: own, columns: integer(1), dtype: own, onArchive: func, ...POOL_OPTIONS } as const;
 
 /**
  * Extracts archives into `dir`, a directory the caller keeps (made if missing): the files stay
@@ -52,7 +59,7 @@ export async function extractZips(zipPaths: readonly string[], dir: string, opti
  * or that another call made meanwhile, are never touched) and the first error is thrown.
  */
 export async function extractArchives(dir: string, archives: readonly { zip: string; prefix: string }[], options: ExtractAllOptions = {}): Promise<SharedHandle[]> {
-  const { workers, runtime: _runtime, pool, signal: _signal, timeout: _timeout, ...extract } = options;
+  const { workers, runtime: _runtime, pool, signal: _signal, timeout: _timeout, onArchive, ...extract } = options;
   const signal = jobSignal(options);
   // What this call may remove: only files it made — the archives that succeeded (their handles)
   // and temporary files named with its token (a worker that died could not remove its own). Files
@@ -63,8 +70,9 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
     for (const path of made) rmSync(path, { force: true });
     for (const name of readdirSync(dir)) if (name.endsWith(`.${token}.part`)) rmSync(join(dir, name), { force: true });
   };
-  const keep = (handles: SharedHandle[]): SharedHandle[] => {
+  const keep = (handles: SharedHandle[], index: number): SharedHandle[] => {
     for (const h of handles) made.add(h.path);
+    onArchive?.(handles, index);
     return handles;
   };
   // Interrupted half-way (Ctrl-C), the call leaves nothing either.
@@ -73,7 +81,7 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
     let settled: PromiseSettledResult<SharedHandle[]>[];
     if (pool !== undefined) {
       settled = await Promise.allSettled(
-        archives.map(async ({ zip, prefix }) => keep(await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal }))),
+        archives.map(async ({ zip, prefix }, i) => keep(await pool.run<SharedHandle[]>({ zip, dir, prefix, options: extract, token } satisfies ExtractTask, { filename: EXTRACT_WORKER, signal }), i)),
       );
     } else {
       // `workers` archives inflating at a time, one thread each (fewer archives share the threads),
@@ -82,8 +90,8 @@ export async function extractArchives(dir: string, archives: readonly { zip: str
       const threads = workerCount(workers);
       const concurrent = Math.max(1, Math.min(threads, archives.length));
       const turn = turns(concurrent);
-      settled = await settleLimited(archives, Math.min(archives.length, concurrent + 1), async ({ zip, prefix }) =>
-        keep(await extractArchive(zip, dir, prefix, extract, token, Math.max(1, Math.floor(threads / concurrent)), signal, turn)),
+      settled = await settleLimited(archives, Math.min(archives.length, concurrent + 1), async ({ zip, prefix }, i) =>
+        keep(await extractArchive(zip, dir, prefix, extract, token, Math.max(1, Math.floor(threads / concurrent)), signal, turn), i),
       );
     }
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -118,13 +126,13 @@ function turns(n: number): InflateTurn {
 }
 
 /** Promise.allSettled over `items`, with at most `limit` of them running at once. */
-async function settleLimited<T, R>(items: readonly T[], limit: number, run: (item: T) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
+async function settleLimited<T, R>(items: readonly T[], limit: number, run: (item: T, index: number) => Promise<R>): Promise<PromiseSettledResult<R>[]> {
   const results: PromiseSettledResult<R>[] = new Array(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
     for (let i = next++; i < items.length; i = next++) {
       try {
-        results[i] = { status: 'fulfilled', value: await run(items[i] as T) };
+        results[i] = { status: 'fulfilled', value: await run(items[i] as T, i) };
       } catch (reason) {
         results[i] = { status: 'rejected', reason };
       }

@@ -15,11 +15,15 @@ import { itemSize } from '../../core/dtype.js';
  */
 const IN_THREAD_BYTES = 2 ** 30;
 
+/** Bytes of data behind `handles`. */
+function bytesOf(handles: readonly SharedHandle[]): number {
+  return handles.reduce((sum, h) => sum + h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), 0);
+}
+
 /** How many workers the statistics get: the user's --workers, else none (0) for data that a core reads fast. */
 function statsWorkers(handles: readonly SharedHandle[], o: DataOptions): number | undefined {
   if (o.workers !== undefined || o.runtime !== undefined) return o.workers;
-  const bytes = handles.reduce((sum, h) => sum + h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), 0);
-  return bytes <= IN_THREAD_BYTES ? 0 : undefined;
+  return bytesOf(handles) <= IN_THREAD_BYTES ? 0 : undefined;
 }
 
 /** Options the data commands share. */
@@ -101,7 +105,18 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   const files = inputs.filter((p) => !isZip(p)).map((p) => commandHandle('stats', p, o));
   await using store = await SharedStore.create();
   const zips = inputs.filter(isZip);
-  const handles = [...(zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime }) : []), ...files];
+  // Taken here (no pool), each archive's partial starts as soon as that archive is out, while the
+  // rest inflate: the last round of extraction leaves a core idle for it. Only an optimisation:
+  // if any of them fails, the statistics are taken again below, where errors read as they should.
+  const small = o.workers === undefined && o.runtime === undefined && zips.length > 0 && (await zipsUncompressedBytes(zips)) + bytesOf(files) <= IN_THREAD_BYTES;
+  const early = small ? new Map<number, Promise<PartialColumnStats>>() : undefined;
+  const onArchive = early === undefined ? undefined : (hs: SharedHandle[], index: number): void => {
+    const part = partialColumnStats(hs, { workers: 0 });
+    part.catch(() => undefined); // read (or replaced) below
+    early.set(index, part);
+  };
+  const extracted = zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime, ...(onArchive ? { onArchive } : {}) }) : [];
+  const handles = [...extracted, ...files];
   // Raw data has no shape of its own: without --columns or --shape it would silently be 1 column.
   const raw = handles.find((h) => !h.npy);
   if (raw !== undefined && o.columns === undefined && o.shape === undefined) {
@@ -117,7 +132,20 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     }
     return;
   }
-  printStats(await columnStats(handles, { workers: statsWorkers(handles, o), runtime: o.runtime }), `from ${handles.length} array(s)`, o.json === true);
+  const workers = statsWorkers(handles, o);
+  const merged = workers === 0 && early !== undefined ? await mergeEarly(early, zips.length, files) : undefined;
+  printStats(merged ?? (await columnStats(handles, { workers, runtime: o.runtime })), `from ${handles.length} array(s)`, o.json === true);
+}
+
+/** The archives' early partials and the files' merged, or undefined when any failed or they do not agree. */
+async function mergeEarly(early: Map<number, Promise<PartialColumnStats>>, archives: number, files: SharedHandle[]): Promise<ColumnStats | undefined> {
+  try {
+    const parts = await Promise.all(Array.from({ length: archives }, (_, i) => early.get(i) ?? Promise.reject(new Error('missing'))));
+    if (files.length > 0) parts.push(await partialColumnStats(files, { workers: 0 }));
+    return parts.every((p) => p.columns === parts[0]?.columns) ? mergeColumnStats(parts) : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Merges partials written by `stats --partial` (any machine, any order) into the statistics of all their rows. */
