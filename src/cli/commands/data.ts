@@ -108,7 +108,7 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   // Taken here (no pool), each archive's partial starts as soon as that archive is out, while the
   // rest inflate: the last round of extraction leaves a core idle for it. Only an optimisation:
   // if any of them fails, the statistics are taken again below, where errors read as they should.
-  const small = o.workers === undefined && o.runtime === undefined && zips.length > 0 && (await zipsUncompressedBytes(zips)) + bytesOf(files) <= IN_THREAD_BYTES;
+  const small = o.partial !== true && o.workers === undefined && o.runtime === undefined && zips.length > 0 && (await zipsUncompressedBytes(zips)) + bytesOf(files) <= IN_THREAD_BYTES;
   const early = small ? new Map<number, Promise<PartialColumnStats>>() : undefined;
   const onArchive = early === undefined ? undefined : (hs: SharedHandle[], index: number): void => {
     const part = partialColumnStats(hs, { workers: 0 });
