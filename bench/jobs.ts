@@ -6,8 +6,7 @@
  */
 import { parseArgs } from 'node:util';
 import { columnStats, createPool, workerFiles, SharedStore, type Runtime } from '../dist/index.js';
-import { fillRows, stopwatch } from '../dist/bench/index.js';
-import { partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
+import { fillRows, partialStats, partialStatsJs, stopwatch } from '../dist/bench/index.js';
 import { machine, median, printTable, timeIt, writeJson } from './report.js';
 
 const { values } = parseArgs({ options: { size: { type: 'string', default: '240' }, repeat: { type: 'string', default: '5' }, json: { type: 'string', default: 'bench/out/jobs.json' } } });
