@@ -48,6 +48,8 @@ function compileSuites(dir, installed) {
   rmSync(join(dir, 'out'), { recursive: true });
   for (const d of ['fixtures', 'vectors']) cpSync(join(root, 'test', d), join(dir, 'test', d), { recursive: true });
   symlinkSync(join(installed, 'dist'), join(dir, 'dist'));
+  // The suites' '../node_modules' (the package's dependencies, installed beside it): a test copies the package with it.
+  symlinkSync(join(installed, '..'), join(dir, 'node_modules'));
   // The suites' '../package.json' (ESM, the package's name for fixtures' `import 'shmarray'`).
   cpSync(join(installed, 'package.json'), join(dir, 'package.json'));
 }
