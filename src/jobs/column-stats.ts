@@ -1,4 +1,4 @@
-/** The data jobs users call: column statistics and normalisation, fanned out over a worker pool. */
+/** The data jobs users call: column statistics and normalisation, fanned out over a worker pool (statistics with `workers: 0`: in the calling thread). */
 import { abortedError, ShmArrayError } from '../core/errors.js';
 import { checkOptions, integer } from '../core/options.js';
 import { fileURLToPath } from 'node:url';
