@@ -81,7 +81,10 @@ try {
     const binding = join(installed, `prebuilds/linux-arm64/node.abi${node.abi}.glibc.node`);
     const env = { ...process.env, PATH: `${join(node.bin, '..')}:${process.env.PATH ?? ''}`, SHMARRAY_BINDING: binding };
     delete env.npm_config_nodedir;
-    const r = spawnSync(node.bin, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...SUITES.map((s) => `test/${s}.test.js`)], { cwd: join(app.dir, 'suites'), env, encoding: 'utf8', maxBuffer: 64 << 20 });
+    // Bounded: qemu-user can deadlock a child forked from a multithreaded process (seen once in 5
+    // runs: the forked child idle in futex_wait for 20 minutes), and that must fail, not hang.
+    const r = spawnSync(node.bin, ['--test', '--test-concurrency=1', '--test-reporter=tap', ...SUITES.map((s) => `test/${s}.test.js`)], { cwd: join(app.dir, 'suites'), env, encoding: 'utf8', maxBuffer: 64 << 20, timeout: 30 * 60_000, killSignal: 'SIGKILL' });
+    if (r.error !== undefined) r.stdout = `${r.stdout ?? ''}\nnot ok - the suites did not finish in 30 minutes under qemu (${r.error.message})\n`;
     const count = (name) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(r.stdout)?.[1] ?? NaN);
     rows.push({ node: node.version, trip, status: r.status, pass: count('pass'), fail: count('fail'), skipped: count('skipped'), seconds: seconds(t0), out: r.stdout + r.stderr });
     console.log(`arm64 ${node.version}: round trip ${trip.ok ? 'ok' : 'FAILED'}, core suites ${count('pass')} passed, ${count('fail')} failed, ${count('skipped')} skipped (${seconds(t0)} s)`);
