@@ -41,42 +41,26 @@ export function emptyStats(columns: number): PartialStats {
  */
 export function partialStats(data: NumericArray, columns: number, from: number, to: number): PartialStats {
   if (!(data instanceof Float32Array) || to <= from) return partialStatsJs(data, columns, from, to);
-  const sums = columnSums(data, columns, from, to);
-  const out = emptyStats(columns);
-  const n = to - from;
-  for (let c = 0; c < columns; c++) {
-    const s = sums[4 * c] ?? 0;
-    out.mean[c] = (data[from * columns + c] ?? 0) + s / n;
-    out.m2[c] = Math.max(0, (sums[4 * c + 1] ?? 0) - (s * s) / n);
-    out.min[c] = sums[4 * c + 2] ?? Infinity;
-    out.max[c] = sums[4 * c + 3] ?? -Infinity;
-  }
-  out.count = n;
-  return out;
+  return fromSums(columnSums(data, columns, from, to), data, columns, from, to);
 }
 
 /** {@link partialStats} in JavaScript, for every dtype (and the benchmark's comparison). */
 export function partialStatsJs(data: NumericArray, columns: number, from: number, to: number): PartialStats {
-  const out = emptyStats(columns);
-  const n = to - from;
-  if (n <= 0) return out;
-  const shift = Array.from({ length: columns }, (_, c) => data[from * columns + c] ?? 0);
-  const sum = new Float64Array(columns);
-  const sq = new Float64Array(columns);
-  const min = new Float64Array(columns).fill(Infinity);
-  const max = new Float64Array(columns).fill(-Infinity);
-  const bs = new Float64Array(columns);
-  const bq = new Float64Array(columns);
+  if (to <= from) return emptyStats(columns);
+  // Laid out as the C kernel's result (src/native/stats.h): Σ(x − k), Σ(x − k)², min, max per column.
+  const sums = new Float64Array(4 * columns);
+  for (let c = 0; c < columns; c++) {
+    sums[4 * c + 2] = Infinity;
+    sums[4 * c + 3] = -Infinity;
+  }
   for (let start = from; start < to; start += BLOCK_ROWS) {
     const end = Math.min(to, start + BLOCK_ROWS);
-    bs.fill(0);
-    bq.fill(0);
     for (let c = 0; c < columns; c++) {
-      const k = shift[c] ?? 0;
+      const k = data[from * columns + c] ?? 0;
       let s = 0;
       let q = 0;
-      let lo = min[c] ?? Infinity;
-      let hi = max[c] ?? -Infinity;
+      let lo = sums[4 * c + 2] ?? Infinity;
+      let hi = sums[4 * c + 3] ?? -Infinity;
       for (let i = start * columns + c, stop = end * columns; i < stop; i += columns) {
         const x = data[i] as number;
         const d = x - k;
@@ -85,22 +69,26 @@ export function partialStatsJs(data: NumericArray, columns: number, from: number
         if (x < lo) lo = x;
         if (x > hi) hi = x;
       }
-      bs[c] = s;
-      bq[c] = q;
-      min[c] = lo;
-      max[c] = hi;
-    }
-    for (let c = 0; c < columns; c++) {
-      sum[c] = (sum[c] ?? 0) + (bs[c] ?? 0);
-      sq[c] = (sq[c] ?? 0) + (bq[c] ?? 0);
+      // The block's sums join the totals only now (see BLOCK_ROWS).
+      sums[4 * c] = (sums[4 * c] ?? 0) + s;
+      sums[4 * c + 1] = (sums[4 * c + 1] ?? 0) + q;
+      sums[4 * c + 2] = lo;
+      sums[4 * c + 3] = hi;
     }
   }
+  return fromSums(sums, data, columns, from, to);
+}
+
+/** A part's statistics from its sums (4 per column, as the kernels return them) and its shift, row `from`. */
+function fromSums(sums: Float64Array, data: NumericArray, columns: number, from: number, to: number): PartialStats {
+  const out = emptyStats(columns);
+  const n = to - from;
   for (let c = 0; c < columns; c++) {
-    const s = sum[c] ?? 0;
-    out.mean[c] = (shift[c] ?? 0) + s / n;
-    out.m2[c] = Math.max(0, (sq[c] ?? 0) - (s * s) / n);
-    out.min[c] = min[c] ?? Infinity;
-    out.max[c] = max[c] ?? -Infinity;
+    const s = sums[4 * c] ?? 0;
+    out.mean[c] = (data[from * columns + c] ?? 0) + s / n;
+    out.m2[c] = Math.max(0, (sums[4 * c + 1] ?? 0) - (s * s) / n);
+    out.min[c] = sums[4 * c + 2] ?? Infinity;
+    out.max[c] = sums[4 * c + 3] ?? -Infinity;
   }
   out.count = n;
   return out;
