@@ -24,11 +24,11 @@ export type { MemoryUsage } from './core/memory.js';
 export { parseBytes, formatBytes } from './core/units.js';
 
 // Datasets extracted once, removed however the process ends.
-export { SharedStore, zipsUncompressedBytes } from './store/store.js';
+export { SharedStore, zipsUncompressedBytes, listZip } from './store/store.js';
 export type { StoreOptions } from './store/store.js';
 export { extractZips } from './store/extract-all.js';
 export type { ExtractAllOptions } from './store/extract-all.js';
-export type { ExtractOptions } from './store/zip.js';
+export type { ExtractOptions, ZipEntryInfo } from './store/zip.js';
 export { choosePlacement } from './store/placement.js';
 
 // One copy per machine: datasets shared by every process of the user, by key.

@@ -245,20 +245,48 @@ describe('stats --partial and merge', () => {
     assert.match(table.stdout, /^12288 rows × 4 columns merged from 3 partial\(s\)\ncolumn +mean +std +min +max\n/);
   });
 
-  test('merge of a file that is not a partial: exit 2 naming the part and field', async () => {
+  test('merge of a file that is not a partial: exit 2 naming the file and field', async () => {
     const badPart = tmp.path('bad-part.json');
     writeFileSync(badPart, JSON.stringify({ format: 'something-else' }));
     const r = await shmarray('merge', badPart);
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /^shmarray: mergeColumnStats: part 0's format is "something-else".*\[ERR_SHM_BAD_ARGUMENT\]\n$/);
+    assert.equal(r.stderr, `shmarray: shmarray merge: ${badPart}: its format is "something-else", not 'shmarray-partial-stats/1'. [ERR_SHM_BAD_ARGUMENT]\n`);
   });
 
-  test('stats of raw data without --columns or --shape: exit 2, saying to give --columns', async () => {
-    const zips = (await generateDataset({ dir: tmp.path('raw-nocols'), files: 1, bytes: 64 * 1024 })).map((d) => d.path);
-    const r = await shmarray('stats', ...zips);
+  test('merge of stats --json output beside a partial: exit 2 naming that file and saying to use stats --partial', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('merge-final'), files: 1, bytes: 64 * 1024, seed: 3 })).map((d) => d.path);
+    const part = tmp.path('merge-final-part.json');
+    const all = tmp.path('merge-final-all.json');
+    assert.equal((await shmarray('stats', ...zips, '--columns', '4', '--partial', '-o', part)).code, 0);
+    writeFileSync(all, (await shmarray('stats', ...zips, '--columns', '4', '--json')).stdout);
+    const r = await shmarray('merge', part, all);
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
-    assert.match(r.stderr, /is raw data \(not \.npy\), so its columns are unknown; give --columns C/);
+    assert.equal(r.stderr, `shmarray: shmarray merge: ${all} is finished statistics (shmarray stats --json output), not a partial: a std cannot be merged exactly; write partials with shmarray stats --partial. [ERR_SHM_BAD_ARGUMENT]\n`);
+  });
+
+  test('merge of a partial whose column is all NaN: exit 0, the same statistics as stats --json of the file', async () => {
+    const file = tmp.path('all-nan-col.f32');
+    writeFileSync(file, Buffer.from(Float32Array.from([NaN, 1, NaN, 2, NaN, 4]).buffer));
+    const part = tmp.path('all-nan-part.json');
+    assert.equal((await shmarray('stats', file, '--columns', '2', '--partial', '-o', part)).code, 0);
+    const merged = await shmarray('merge', part, '--json');
+    assert.equal(merged.code, 0, merged.stderr);
+    assert.equal(merged.stdout, (await shmarray('stats', file, '--columns', '2', '--json')).stdout);
+  });
+
+  test('stats of raw data without --columns or --shape: exit 2 naming the zip (checked before extracting) and saying to give --columns', async () => {
+    const zips = (await generateDataset({ dir: tmp.path('raw-nocols'), files: 1, bytes: 64 * 1024 })).map((d) => d.path);
+    const storeBase = tmp.path('raw-nocols-store');
+    mkdirSync(storeBase, { mode: 0o700 });
+    const r = await run(process.execPath, [cli, 'stats', ...zips], { env: { ...process.env, SHMARRAY_DIR: storeBase } }).then(
+      () => ({ code: 0, stdout: '', stderr: '' }),
+      (e: { code: number; stdout: string; stderr: string }) => e,
+    );
+    assert.equal(r.code, 2);
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, new RegExp(`^shmarray: shmarray stats: ${zips[0]} holds raw data \\(entry "[^"]+" is not \\.npy\\), so its columns are unknown; give --columns C`));
+    assert.deepEqual(readdirSync(storeBase), [], 'no store was made: nothing was extracted');
     const rawFile = tmp.path('raw-nocols.f32');
     writeFileSync(rawFile, new Uint8Array(64));
     const f = await shmarray('stats', rawFile, ...zips);
@@ -268,7 +296,7 @@ describe('stats --partial and merge', () => {
 });
 
 describe('bad arguments exit with status 2 and a one-line reason', () => {
-  for (const args of [['bench', '--size', 'lots'], ['bench', '--runtime', 'fibers'], ['bench', '--modes', 'copy,teleport'], ['bench', '--workers', '0'], ['stats'], ['frobnicate'], ['info', 'x', '--shape', '4xq']]) {
+  for (const args of [['bench', '--size', 'lots'], ['bench', '--runtime', 'fibers'], ['bench', '--modes', 'copy,teleport'], ['bench', '--workers', '0'], ['stats'], ['frobnicate'], ['info', 'x', '--shape', '4xq'], ['stats', 'x.npy', '--runtime', 'both']]) {
     test(args.join(' '), async () => {
       const r = await shmarray(...args);
       assert.equal(r.code, 2);
@@ -276,6 +304,13 @@ describe('bad arguments exit with status 2 and a one-line reason', () => {
       assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     });
   }
+
+  test('stats --runtime child: the suggestion names only runtimes stats takes', async () => {
+    const r = await shmarray('stats', 'x.npy', '--runtime', 'child');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /"child" is not a runtime here; use worker_threads or child_process \(one pool runs one runtime\)/);
+    assert.doesNotMatch(r.stderr, /both/);
+  });
 
   test('every command has --help with an example', async () => {
     for (const c of ['bench', 'extract', 'stats', 'merge', 'info', 'gzip', 'cache']) {

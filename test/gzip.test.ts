@@ -205,3 +205,50 @@ test('gzipParallel with an aborted signal: ERR_SHM_ABORTED, no output and no tem
   await rejectsWithCode(gzipParallel(join(dir, 'in.bin'), join(dir, 'out.gz'), { workers: 1, signal: controller.signal }), 'ERR_SHM_ABORTED');
   assert.deepEqual(readdirSync(dir), ['in.bin']);
 });
+
+describe('bytes in memory are gzipped as they lie; what is not bytes is refused before anything is written', () => {
+  const cases: [string, () => ArrayBufferView, Buffer][] = [
+    ['a Buffer of 100 bytes', () => Buffer.alloc(100, 1), Buffer.alloc(100, 1)],
+    ['a Float32Array (its bytes, little-endian)', () => Float32Array.from([1.5, -2, 3]), Buffer.from(Float32Array.from([1.5, -2, 3]).buffer)],
+    ['a subarray of a larger buffer (only its own bytes)', () => sample(300 * KiB).subarray(1000, 200 * KiB + 7), Buffer.alloc(0)],
+    ['an empty Uint8Array', () => new Uint8Array(0), Buffer.alloc(0)],
+  ];
+  for (const single of [false, true]) {
+    for (const [what, make, expectedBytes] of cases) {
+      test(`${what}${single ? ', one member' : ''}: gunzip gives back exactly its bytes, and the caller's array is untouched`, async () => {
+        const input = make();
+        const before = Buffer.from(input.buffer, input.byteOffset, input.byteLength);
+        const expected = expectedBytes.length > 0 || input.byteLength === 0 ? expectedBytes : Buffer.from(before);
+        const out = tmp.path(`mem-${single ? 's' : 'm'}-${input.byteLength}.gz`);
+        const r = await gzipParallel(input, out, { workers: 2, chunkSize: 64 * KiB, singleMember: single });
+        assert.equal(r.bytesIn, input.byteLength);
+        assert.ok(gunzipSync(readFileSync(out)).equals(expected), 'gunzip gives back the input');
+        assert.equal(input.byteLength, expected.length, 'the caller’s array is not detached');
+        assert.ok(Buffer.from(input.buffer, input.byteOffset, input.byteLength).equals(expected), 'and not changed');
+      });
+    }
+  }
+  const refused: [string, unknown, RegExp][] = [
+    ['an array of numbers', [1, 2, 3], /not an array \(put numbers in a typed array, e\.g\. Float32Array\.from\(list\)/],
+    ['a number', 42, /not a number/],
+    ['a plain object that is not iterable', { bytes: 1 }, /, not an object\./],
+  ];
+  for (const [what, input, message] of refused) {
+    test(`${what}: ERR_SHM_BAD_ARGUMENT naming what to give, and no output file`, async () => {
+      const out = tmp.path(`refused-${what.replace(/\W/g, '')}.gz`);
+      const err = await rejectsWithCode(gzipParallel(input as never, out), 'ERR_SHM_BAD_ARGUMENT');
+      assert.match(err.message, message);
+      assert.match(err.message, /a file path, a SharedArray, a Buffer or typed array, or an async iterable of bytes/);
+      assert.equal(existsSync(out), false);
+    });
+  }
+  test('a stream in text mode (strings): ERR_SHM_BAD_ARGUMENT saying to open it without an encoding; no output and no temporary file', async () => {
+    const src = tmp.path('text-mode.txt');
+    writeFileSync(src, 'hello\n'.repeat(1000));
+    const dir = tmp.path('text-mode-out');
+    mkdirSync(dir);
+    const err = await rejectsWithCode(gzipParallel(createReadStream(src, { encoding: 'utf8' }), join(dir, 'o.gz'), { workers: 1 }), 'ERR_SHM_BAD_ARGUMENT');
+    assert.match(err.message, /gave a string \(the stream is in text mode: open it without an encoding/);
+    assert.deepEqual(readdirSync(dir), []);
+  });
+});

@@ -2,9 +2,9 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
-import { columnStats, createPool, workerFiles, normalize, SharedStore, type SharedArray } from '../dist/index.js';
+import { columnStats, createPool, workerFiles, normalize, partialColumnStats, SharedStore, type SharedArray } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
-import { finishStats, partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
+import { finishStats, mergeStats, partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
 import { fixture, rejectsWithCode, RUNTIMES, shmem, tempDir } from './helpers.js';
 
@@ -70,6 +70,25 @@ describe("the statistics kernels: the addon's for float32, JavaScript's for ever
       assert.ok(Number.isNaN(stats.mean[2]) && Number.isNaN(stats.std[2]));
       assert.deepEqual([stats.min[2], stats.max[2]], [20, 20 + 999]);
       assert.deepEqual(stats.mean.filter((_, c) => c !== 2), [499.5, 509.5, 529.5]);
+    }
+  });
+
+  test('±Infinity, in the first row or later: the mean is ±Infinity as numpy gives it (NaN for both signs), std NaN, in both kernels and merged', () => {
+    // Column 0: +Infinity in the first row; 1: +Infinity later; 2: -Infinity first; 3: both signs.
+    const data = Float32Array.from({ length: 4 * 1000 }, (_, i) => 1 + (i % 7));
+    data[0] = Infinity;
+    data[4 * 600 + 1] = Infinity;
+    data[2] = -Infinity;
+    data[4 * 10 + 3] = Infinity;
+    data[4 * 900 + 3] = -Infinity;
+    for (const [name, kernel] of [['C', partialStats], ['JS', partialStatsJs]] as const) {
+      const whole = finishStats(kernel(data, 4, 0, 1000), 4);
+      const merged = finishStats(mergeStats(kernel(data, 4, 0, 333), kernel(data, 4, 333, 1000)), 4);
+      for (const [how, stats] of [['one pass', whole], ['merged', merged]] as const) {
+        assert.deepEqual(stats.mean.slice(0, 3), [Infinity, Infinity, -Infinity], `${name} ${how} mean`);
+        assert.ok(Number.isNaN(stats.mean[3]), `${name} ${how}: +Infinity with -Infinity has a NaN mean`);
+        assert.ok(stats.std.every(Number.isNaN), `${name} ${how} std`);
+      }
     }
   });
 });
@@ -222,6 +241,21 @@ describe('every job takes an AbortSignal and a timeout, and ends with ERR_SHM_AB
       assert.equal(big.data[big.length - 1], 2);
       const stats = await columnStats(big, { workers: 1, runtime });
       assert.deepEqual(stats.mean, [2, 2, 2, 2], 'and usable');
+    });
+  }
+});
+
+describe('a job given data rather than a shared array is ERR_SHM_BAD_ARGUMENT saying what to pass', () => {
+  const cases: [string, () => Promise<unknown>, RegExp][] = [
+    ['columnStats(new Float32Array(8))', () => columnStats(new Float32Array(8) as never), /^columnStats got a Float32Array: jobs send workers handles, never data, so they take SharedArrays or their handles; put the data in a shared file \(createShared, store\.create\)/],
+    ['partialColumnStats([a Buffer])', () => partialColumnStats([Buffer.alloc(8)] as never, { workers: 0 }), /^partialColumnStats got a Buffer/],
+    ['columnStats(42)', () => columnStats(42 as never), /^columnStats takes SharedArrays or their handles \(array\.handle\), not a number\./],
+    ['columnStats({ path: 1 })', () => columnStats({ path: 1 } as never), /^columnStats got an object that is not a handle \(missing shape, offset, npy; path must be a string\)/],
+  ];
+  for (const [what, call, message] of cases) {
+    test(what, async () => {
+      const err = await rejectsWithCode(call(), 'ERR_SHM_BAD_ARGUMENT');
+      assert.match(err.message, message);
     });
   }
 });

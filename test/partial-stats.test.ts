@@ -115,3 +115,93 @@ describe('a bad partial is ERR_SHM_BAD_ARGUMENT naming the part and the field', 
     throwsWithCode(() => mergeColumnStats([]), 'ERR_SHM_BAD_ARGUMENT');
   });
 });
+
+describe('merge accepts every partial that partialColumnStats produces: any split of any data merges to the one-shot result', () => {
+  // Columns: ordinary values, all NaN, NaN here and there, ±Infinity among values, constant.
+  const columnKinds = ['values', 'all-nan', 'some-nan', 'infinities', 'constant'] as const;
+  for (const dtype of ['float32', 'float64'] as const) {
+    test(`${dtype} (${dtype === 'float32' ? "the addon's kernel" : 'the JavaScript kernel'}): 40 random splits into 1–9 parts, empty parts included, through JSON`, async () => {
+      const r = rng(dtype === 'float32' ? 3 : 4);
+      for (let trial = 0; trial < 40; trial++) {
+        const rows = Math.floor(r() * 300);
+        const columns = 1 + Math.floor(r() * 5);
+        const kinds = Array.from({ length: columns }, () => columnKinds[Math.floor(r() * columnKinds.length)] ?? 'values');
+        const all = createShared(tmp.path(`prop-${dtype}-${trial}.bin`), [rows, columns], { dtype });
+        for (let i = 0; i < rows; i++) {
+          for (let c = 0; c < columns; c++) {
+            const kind = kinds[c];
+            const x = (r() - 0.5) * 1000;
+            all.data[i * columns + c] = kind === 'all-nan' ? NaN : kind === 'some-nan' && r() < 0.2 ? NaN : kind === 'infinities' && r() < 0.1 ? (r() < 0.5 ? Infinity : -Infinity) : kind === 'constant' ? 7 : x;
+          }
+        }
+        // Cut points anywhere, repeated cuts giving empty parts.
+        const cuts = [0, ...Array.from({ length: Math.floor(r() * 9) }, () => Math.floor(r() * (rows + 1))), rows].sort((a, b) => a - b);
+        const partials: PartialColumnStats[] = [];
+        for (let k = 0; k + 1 < cuts.length; k++) {
+          const from = cuts[k] as number;
+          const to = cuts[k + 1] as number;
+          const part = createShared(tmp.path(`prop-${dtype}-${trial}-${k}.bin`), [to - from, columns], { dtype });
+          part.data.set(all.data.subarray(from * columns, to * columns));
+          partials.push(JSON.parse(JSON.stringify(await partialColumnStats(part, { workers: 0 }))) as PartialColumnStats);
+          part.close();
+        }
+        const merged = mergeColumnStats(shuffle(partials, r));
+        const direct = await columnStats(all, { workers: 0 });
+        all.close();
+        assert.equal(merged.rows, direct.rows);
+        for (const field of ['mean', 'std', 'min', 'max'] as const) {
+          for (let c = 0; c < columns; c++) {
+            const a = merged[field][c] as number;
+            const b = direct[field][c] as number;
+            assert.ok(Object.is(a, b) || (Number.isNaN(a) && Number.isNaN(b)) || close(a, b) || Math.abs(a - b) <= 1e-9, `trial ${trial} (${kinds[c]}), ${field}[${c}]: ${a} vs ${b}`);
+          }
+        }
+      }
+    });
+  }
+
+  test('an all-NaN column: its partial carries min "Infinity" and max "-Infinity", and merges', async () => {
+    const a = createShared(tmp.path('all-nan.f32'), [3, 2]);
+    a.data.set([NaN, 1, NaN, 2, NaN, 3]);
+    const p = await partialColumnStats(a, { workers: 0 });
+    assert.equal(p.min[0], 'Infinity');
+    assert.equal(p.max[0], '-Infinity');
+    const merged = mergeColumnStats([p, p]);
+    assert.equal(merged.rows, 6);
+    assert.ok(Number.isNaN(merged.mean[0]));
+    assert.deepEqual([merged.min[1], merged.max[1]], [1, 3]);
+  });
+});
+
+describe('hostile partials: a bounded message naming the real problem, never a crash', () => {
+  let good: PartialColumnStats;
+  before(async () => {
+    good = await partialColumnStats(shards[0] as SharedArray, { workers: 0 });
+  });
+  const deep = (levels: number): unknown => {
+    let v: unknown = 1;
+    for (let i = 0; i < levels; i++) v = [v];
+    return v;
+  };
+  const cases: [string, (p: PartialColumnStats) => unknown, RegExp][] = [
+    ['a value nested 100,000 levels deep', (p) => ({ ...p, mean: [deep(100_000), 0, 0, 0] }), /part 1's mean\[0\] is an array of 1 items, not a number/],
+    ['a whole part nested 100,000 levels deep', () => deep(100_000), /part 1's value is an array of 1 items, not an object/],
+    ['a 10 MB string', (p) => ({ ...p, format: 'x'.repeat(10_000_000) }), /part 1's format is "x{40}"… \(a string of 10000000 characters\)/],
+    ['an array with a hole', (p) => ({ ...p, m2: [0, , 0, 0] }), /part 1's m2\[1\] is a hole in the array/],
+    ['1e400 in the JSON (read as Infinity)', (p) => JSON.parse(JSON.stringify(p).replace(/"mean":\[[^,]+/, '"mean":[1e400')), /part 1's mean\[0\] is a number too large for float64 \(JSON's 1e400 reads as Infinity; an infinite value is written as the string "Infinity"\)/],
+    ['rows past 2^53 − 1', (p) => ({ ...p, rows: 2 ** 53 }), /part 1's rows must be a whole number from 0 to 2\^53 − 1/],
+    ['finished statistics (columnStats, stats --json) in place of a partial', () => ({ rows: 3, columns: 4, mean: [0, 0, 0, 0], std: [0, 0, 0, 0], min: [0, 0, 0, 0], max: [0, 0, 0, 0] }), /part 1 is finished statistics \(columnStats' result, or shmarray stats --json output\), not a partial[^]*partialColumnStats, or shmarray stats --partial/],
+  ];
+  for (const [what, mutate, message] of cases) {
+    test(what, () => {
+      const err = throwsWithCode(() => mergeColumnStats([good, mutate(good) as PartialColumnStats]), 'ERR_SHM_BAD_ARGUMENT');
+      assert.match(err.message, message);
+      assert.ok(err.message.length < 400, `a message of ${err.message.length} characters`);
+    });
+  }
+  test('row counts that add up past 2^53 − 1 are refused, naming the part that took the total past it', () => {
+    const big = { ...good, rows: 2 ** 53 - 1 };
+    const err = throwsWithCode(() => mergeColumnStats([big, { ...good, rows: 2 }]), 'ERR_SHM_BAD_ARGUMENT');
+    assert.match(err.message, /part 1's rows \(2\) takes the parts' total past 2\^53 − 1 rows/);
+  });
+});

@@ -4,8 +4,8 @@ import { execFileSync, fork, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
-import { memoryUsage, SharedStore } from '../dist/index.js';
-import { fixture, rejectsWithCode, tempDir } from './helpers.js';
+import { listZip, memoryUsage, SharedStore } from '../dist/index.js';
+import { fixture, numpyPython, rejectsWithCode, tempDir } from './helpers.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
 
 const MiB = 2 ** 20;
@@ -316,4 +316,30 @@ test('an archive truncated while its entry inflates: ERR_SHM_IO from the SIGBUS 
   } finally {
     dir.dispose();
   }
+});
+
+test("listZip: Python's zipfile writes .npy and raw entries, stored and deflated; each is listed with its size and kind, nothing is extracted", { skip: numpyPython === undefined && 'NOT RUN: no python3 with numpy (.ci/run installs python3-numpy)' }, async () => {
+  const dir = tmp.path('listzip');
+  mkdirSync(dir);
+  const zip = join(dir, 'mixed.zip');
+  execFileSync(numpyPython as string, ['-c', `
+import io, sys, zipfile, numpy as np
+with zipfile.ZipFile(sys.argv[1], 'w') as z:
+    for method, tag in ((zipfile.ZIP_STORED, 'stored'), (zipfile.ZIP_DEFLATED, 'deflated')):
+        b = io.BytesIO(); np.save(b, np.arange(12, dtype='<f4').reshape(3, 4))
+        z.writestr(zipfile.ZipInfo(tag + '/a.npy'), b.getvalue(), compress_type=method)
+        z.writestr(zipfile.ZipInfo(tag + '/b.f32'), np.arange(8, dtype='<f4').tobytes(), compress_type=method)
+    z.writestr('empty.bin', b'')
+    z.writestr('sub/', b'')
+`, zip]);
+  const entries = await listZip(zip);
+  const npyBytes = 128 + 12 * 4; // numpy's 128-byte header (64-byte aligned), then 12 float32
+  assert.deepEqual(entries, [
+    { name: 'stored/a.npy', bytes: npyBytes, npy: true },
+    { name: 'stored/b.f32', bytes: 32, npy: false },
+    { name: 'deflated/a.npy', bytes: npyBytes, npy: true },
+    { name: 'deflated/b.f32', bytes: 32, npy: false },
+    { name: 'empty.bin', bytes: 0, npy: false },
+  ]);
+  assert.deepEqual(readdirSync(dir), ['mixed.zip']);
 });

@@ -55,11 +55,10 @@ export function runtimes(text: string): Runtime[] {
   throw new InvalidArgumentError(`"${text}" is not a runtime; use worker_threads, child_process or both.`);
 }
 
-/** One runtime. */
+/** One runtime: the commands that run one pool take no `both`. */
 export function runtime(text: string): Runtime {
-  const [r, more] = runtimes(text);
-  if (r === undefined || more !== undefined) throw new InvalidArgumentError('give one runtime: worker_threads or child_process.');
-  return r;
+  if (text === 'worker_threads' || text === 'child_process') return text;
+  throw new InvalidArgumentError(`"${text}" is not a runtime here; use worker_threads or child_process (one pool runs one runtime).`);
 }
 
 /** A comma-separated list of bench modes. */

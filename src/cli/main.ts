@@ -137,7 +137,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    const e = ShmArrayError.fromFs(err, 'use', '(a path given on the command line)');
+    // Node's errno errors carry the path they failed on; only without one is it left unnamed.
+    const path = (err as NodeJS.ErrnoException | null)?.path;
+    const e = ShmArrayError.fromFs(err, 'use', typeof path === 'string' ? path : '(a path given on the command line)');
     if (e === undefined) {
       // Not a shmarray failure: still one line, and the stack only when asked for.
       const text = err instanceof Error ? err.message : String(err);

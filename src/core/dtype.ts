@@ -42,10 +42,13 @@ export const DTYPES: readonly DType[] = Object.freeze(Object.keys(INFO) as DType
 /** Checks a user-given dtype name; throws `ERR_SHM_BAD_DTYPE` with the supported list. */
 export function parseDType(value: unknown): DType {
   if (typeof value === 'string' && Object.hasOwn(INFO, value)) return value as DType;
+  // A constructor (dtype: Float32Array) is the common slip: say which name it stands for.
+  const named = typeof value === 'function' ? DTYPES.find((d) => INFO[d].ctor === value) : undefined;
+  const shown = typeof value === 'function' ? `the ${value.name || 'anonymous'} constructor` : typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value);
   throw new ShmArrayError(
     'ERR_SHM_BAD_DTYPE',
-    `Unsupported dtype ${JSON.stringify(value)}: use one of ${DTYPES.join(', ')}.`,
-    { dtype: String(value) },
+    `Unsupported dtype ${shown}: ${named !== undefined ? `give its name, '${named}'` : `use one of ${DTYPES.join(', ')}`}.`,
+    { dtype: typeof value === 'function' ? value.name : String(value) },
   );
 }
 

@@ -168,6 +168,14 @@ export function fsError(err: unknown, action: string, path: string): unknown {
   return new ShmArrayError(code, `Cannot ${action} ${path}: ${words === undefined ? errno : `${words} (${errno})`}${advice === undefined ? '' : `; ${advice}`}.`, { path, errnoName: errno }, { cause: err });
 }
 
+/** What a value is, in words for a message: 'null', 'undefined', 'an array', 'an object', 'a number' … */
+export function kindOf(value: unknown): string {
+  if (value === null || value === undefined) return String(value);
+  if (Array.isArray(value)) return 'an array';
+  const t = typeof value;
+  return t === 'object' ? 'an object' : `a ${t}`;
+}
+
 /** ERR_SHM_BAD_ARGUMENT with `why` as its message (a sentence without its full stop). */
 export function badArgument(why: string): ShmArrayError {
   return new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${why}.`, {});

@@ -238,14 +238,14 @@ const HANDLE_FIELDS = [
   ['npy', 'true or false', (v: unknown) => typeof v === 'boolean'],
 ] as const;
 
-/** Checks an object given as a handle; a hand-made one learns which fields are missing or wrong. */
-export function checkHandle(value: object): SharedHandle {
+/** Checks an object given as a handle to `fn`; a hand-made one learns which fields are missing or wrong. */
+export function checkHandle(value: object, fn = 'openShared'): SharedHandle {
   const h = value as Partial<Record<keyof SharedHandle, unknown>>;
   const missing = HANDLE_FIELDS.filter(([key]) => h[key] === undefined).map(([key]) => key);
   const wrong = HANDLE_FIELDS.filter(([key, , ok]) => h[key] !== undefined && !ok(h[key])).map(([key, type]) => `${key} must be ${type}`);
   if (missing.length > 0 || wrong.length > 0) {
     const said = [...(missing.length > 0 ? [`missing ${missing.join(', ')}`] : []), ...wrong].join('; ');
-    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `openShared got an object that is not a handle (${said}): pass array.handle (path, shape, dtype, offset, mode, npy).`, {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} got an object that is not a handle (${said}): pass array.handle (path, shape, dtype, offset, mode, npy).`, {
       ...(missing.length > 0 ? { missing: missing.join(',') } : {}),
       ...(wrong.length > 0 ? { wrong: wrong.join('; ') } : {}),
     });

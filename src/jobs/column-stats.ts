@@ -1,11 +1,12 @@
 /** The data jobs users call: column statistics and normalisation, fanned out over a worker pool (statistics with `workers: 0`: in the calling thread). */
-import { abortedError, ShmArrayError } from '../core/errors.js';
+import { abortedError, kindOf, ShmArrayError } from '../core/errors.js';
 import { checkOptions, integer } from '../core/options.js';
 import { fileURLToPath } from 'node:url';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobOptions } from './pool.js';
 import { shareRows, splitRows } from './partition.js';
 import { sameShape } from '../core/shape.js';
 import { openShared, SharedArray, type SharedHandle } from '../core/shared-array.js';
+import { checkHandle } from '../core/handle.js';
 import { emptyStats, finishStats, mergeStats, partialStats, type ColumnStats, type PartialStats } from './stats-math.js';
 import { encodePartial, type PartialColumnStats } from './partial-stats.js';
 import type { StatsSegment, StatsTask } from './stats-worker.js';
@@ -34,8 +35,18 @@ type ArrayOrHandle = SharedArray | SharedHandle;
 export const STATS_WORKER = fileURLToPath(new URL('./stats-worker.js', import.meta.url));
 export const NORMALIZE_WORKER = fileURLToPath(new URL('./normalize-worker.js', import.meta.url));
 
-function handleOf(a: ArrayOrHandle): SharedHandle {
-  return a instanceof SharedArray ? a.handle : a;
+/** The handle of a job's array argument; a typed array or anything else that is neither is refused, saying what to pass. */
+function handleOf(a: unknown, fn: string): SharedHandle {
+  if (a instanceof SharedArray) return a.handle;
+  if (ArrayBuffer.isView(a)) {
+    throw new ShmArrayError(
+      'ERR_SHM_BAD_ARGUMENT',
+      `${fn} got a ${a.constructor.name}: jobs send workers handles, never data, so they take SharedArrays or their handles; put the data in a shared file (createShared, store.create) and pass that.`,
+      { got: a.constructor.name },
+    );
+  }
+  if (typeof a !== 'object' || a === null) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} takes SharedArrays or their handles (array.handle), not ${kindOf(a)}.`, { got: kindOf(a) });
+  return checkHandle(a, fn);
 }
 
 function columnsOf(h: SharedHandle): number {
@@ -69,7 +80,7 @@ export async function partialColumnStats(arrays: ArrayOrHandle | readonly ArrayO
 
 /** The merged partial statistics of `arrays`, computed in a pool or here (options checked by the caller). */
 async function statsOver(arrays: ArrayOrHandle | readonly ArrayOrHandle[], options: StatsOptions, fn: string): Promise<{ stats: PartialStats; columns: number }> {
-  const handles = (Array.isArray(arrays) ? arrays : [arrays]).map((a: ArrayOrHandle) => handleOf(a));
+  const handles = (Array.isArray(arrays) ? (arrays as unknown[]) : [arrays]).map((a) => handleOf(a, fn));
   if (handles.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} needs at least one array.`, {});
   const columns = columnsOf(handles[0] as SharedHandle);
   for (const h of handles) {
@@ -117,8 +128,8 @@ async function statsHere(handles: readonly SharedHandle[], columns: number, sign
  */
 export async function normalize(input: ArrayOrHandle, output: ArrayOrHandle, stats: Pick<ColumnStats, 'mean' | 'std'>, options: JobOptions = {}): Promise<void> {
   checkOptions('normalize', options, POOL_OPTIONS, POOL_CONFLICTS);
-  const inH = handleOf(input);
-  const outH = handleOf(output);
+  const inH = handleOf(input, 'normalize');
+  const outH = handleOf(output, 'normalize');
   if (outH.mode !== 'r+') throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `normalize writes into ${outH.path}, which is open read-only; create it with createShared or store.create.`, { path: outH.path });
   if (!sameShape(inH.shape, outH.shape)) {
     throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `normalize needs an output of shape [${inH.shape.join(', ')}], not [${outH.shape.join(', ')}].`, { path: outH.path });

@@ -8,7 +8,7 @@ import { open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32Combine } from './crc32-combine.js';
-import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
+import { abortedError, fsError, kindOf, ShmArrayError } from '../core/errors.js';
 import type { ChunkSource, CompressTask } from './compress-worker.js';
 import { forget, removeOnExit } from '../core/cleanup.js';
 import { sweepStaleTemps } from '../core/liveness.js';
@@ -37,8 +37,11 @@ export interface GzipResult {
   seconds: number;
 }
 
-/** The input: a mapped array, a file path, or a stream of bytes (e.g. process.stdin). */
-export type GzipInput = SharedArray | string | AsyncIterable<Uint8Array>;
+/**
+ * The input: a mapped array, a file path, bytes in memory (a Buffer, any typed array, a DataView:
+ * their bytes as they lie), or a stream of bytes (e.g. process.stdin, without an encoding).
+ */
+export type GzipInput = SharedArray | string | ArrayBufferView<ArrayBufferLike> | AsyncIterable<Uint8Array>;
 
 /** The worker module of this job (a file path, for a pool of the caller's own). */
 export const COMPRESS_WORKER = fileURLToPath(new URL('./compress-worker.js', import.meta.url));
@@ -52,7 +55,7 @@ interface Chunk {
   last: boolean;
 }
 
-/** Chunks of a byte range of a file, read (pread) here into buffers that move to the workers. */
+/** Chunks of a byte range of a file: each a window of the file that the worker reads (pread) itself. */
 async function* fileChunks(path: string, start: number, length: number, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
   if (length === 0) {
     yield { source: { bytes: new Uint8Array(0), dictionary: new Uint8Array(0) }, length: 0, last: true };
@@ -66,8 +69,40 @@ async function* fileChunks(path: string, start: number, length: number, chunkSiz
   }
 }
 
+/** The bytes of a Buffer, typed array or DataView, as a Uint8Array over the same memory (no copy). */
+function bytesView(view: ArrayBufferView<ArrayBufferLike>): Uint8Array {
+  return view instanceof Uint8Array ? view : new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/**
+ * Chunks of bytes in memory. Each chunk is copied out: a structured clone of a subarray would
+ * carry its whole buffer to the worker, and moving it would detach the caller's data.
+ */
+async function* memoryChunks(bytes: Uint8Array, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
+  for (let at = 0; at === 0 || at < bytes.length; at += chunkSize) {
+    const piece = bytes.slice(at, Math.min(bytes.length, at + chunkSize));
+    const dict = dictionary ? bytes.slice(Math.max(0, at - WINDOW), at) : new Uint8Array(0);
+    yield { source: { bytes: piece, dictionary: dict }, length: piece.length, last: at + chunkSize >= bytes.length };
+  }
+}
+
+/** What a stream gave, as bytes; anything else (text-mode strings, objects) is refused, naming what came. */
+function streamBytes(data: unknown): Uint8Array {
+  if (ArrayBuffer.isView(data)) return bytesView(data);
+  const what = typeof data === 'string' ? 'a string (the stream is in text mode: open it without an encoding, and do not call setEncoding)' : kindOf(data);
+  throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `gzipParallel's input stream gave ${what}; it must give bytes (Buffers or Uint8Arrays).`, { got: kindOf(data) });
+}
+
+/** Checks the input's kind before anything starts; a path is checked by checkPath. */
+function checkInput(input: unknown): void {
+  if (typeof input === 'string' || input instanceof SharedArray || ArrayBuffer.isView(input)) return;
+  if (typeof input === 'object' && input !== null && !Array.isArray(input) && typeof (input as Partial<AsyncIterable<unknown>>)[Symbol.asyncIterator] === 'function') return;
+  const what = Array.isArray(input) ? 'an array (put numbers in a typed array, e.g. Float32Array.from(list), to gzip their bytes)' : kindOf(input);
+  throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `gzipParallel's input must be a file path, a SharedArray, a Buffer or typed array, or an async iterable of bytes (a stream), not ${what}.`, { got: kindOf(input) });
+}
+
 /** Chunks of a stream, re-cut to `chunkSize`; the stream is read only as fast as chunks are taken. */
-async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
+async function* streamChunks(stream: AsyncIterable<unknown>, chunkSize: number, dictionary: boolean): AsyncGenerator<Chunk> {
   let parts: Uint8Array[] = [];
   let held = 0;
   let prev = new Uint8Array(0);
@@ -84,7 +119,8 @@ async function* streamChunks(stream: AsyncIterable<Uint8Array>, chunkSize: numbe
     if (dictionary) prev = piece.subarray(Math.max(0, piece.length - WINDOW)).slice();
     return chunk;
   };
-  for await (const data of stream) {
+  for await (const given of stream) {
+    const data = streamBytes(given);
     parts.push(data);
     held += data.length;
     while (held >= chunkSize) {
@@ -122,6 +158,7 @@ const GZIP_HEADER = Uint8Array.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3]);
 export async function gzipParallel(input: GzipInput, outputPath: string, options: GzipOptions = {}): Promise<GzipResult> {
   const elapsed = stopwatch();
   // Everything is checked before a file is opened or a pool started.
+  checkInput(input);
   if (typeof input === 'string') checkPath(input, "gzipParallel's input");
   checkPath(outputPath, "gzipParallel's outputPath");
   checkOptions('gzipParallel', options, GZIP_OPTIONS, POOL_CONFLICTS);
@@ -149,7 +186,12 @@ export async function gzipParallel(input: GzipInput, outputPath: string, options
     const r = await withTempOutput(outputPath, (fh) => gzipInAddon(range, fh, level, chunkSize, workers, signal));
     return { ...r, seconds: elapsed() };
   }
-  const chunks = range !== undefined ? fileChunks(range.path, range.offset, range.length, chunkSize, single) : streamChunks(input as AsyncIterable<Uint8Array>, chunkSize, single);
+  const chunks =
+    range !== undefined
+      ? fileChunks(range.path, range.offset, range.length, chunkSize, single)
+      : ArrayBuffer.isView(input)
+        ? memoryChunks(bytesView(input), chunkSize, single)
+        : streamChunks(input as AsyncIterable<unknown>, chunkSize, single);
   const r = await withTempOutput(outputPath, (fh) =>
     // The caller's pool is left running; a pool started here is destroyed when the job ends.
     withPool(options, COMPRESS_WORKER, (pool) => gzipInPool(pool, chunks, fh, level, single, workers, signal)),

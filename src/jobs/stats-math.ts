@@ -35,7 +35,7 @@ export function emptyStats(columns: number): PartialStats {
 
 /**
  * Statistics of rows [from, to) of `data` (row-major, `columns` per row). Sums are taken of
- * x − shift (the part's first row), blocked, in float64: one pass over the data. Float32 data
+ * x − shift (the part's first row, see {@link shiftOf}), blocked, in float64: one pass over the data. Float32 data
  * (the common case) goes to the addon's C kernel, about 5× this file's JS; other dtypes to
  * {@link partialStatsJs}. Both give the same statistics up to float64 rounding.
  */
@@ -56,7 +56,7 @@ export function partialStatsJs(data: NumericArray, columns: number, from: number
   for (let start = from; start < to; start += BLOCK_ROWS) {
     const end = Math.min(to, start + BLOCK_ROWS);
     for (let c = 0; c < columns; c++) {
-      const k = data[from * columns + c] ?? 0;
+      const k = shiftOf(data[from * columns + c]);
       let s = 0;
       let q = 0;
       let lo = sums[4 * c + 2] ?? Infinity;
@@ -79,13 +79,23 @@ export function partialStatsJs(data: NumericArray, columns: number, from: number
   return fromSums(sums, data, columns, from, to);
 }
 
+/**
+ * The shift of a column: its value in the part's first row, or 0 where that is ±Infinity or NaN
+ * (Infinity − Infinity would make the column's sums NaN where its mean is Infinity). The C kernel
+ * (src/native/stats.cc) chooses the same.
+ */
+function shiftOf(x: number | bigint | undefined): number {
+  const v = Number(x ?? 0);
+  return Number.isFinite(v) ? v : 0;
+}
+
 /** A part's statistics from its sums (4 per column, as the kernels return them) and its shift, row `from`. */
 function fromSums(sums: Float64Array, data: NumericArray, columns: number, from: number, to: number): PartialStats {
   const out = emptyStats(columns);
   const n = to - from;
   for (let c = 0; c < columns; c++) {
     const s = sums[4 * c] ?? 0;
-    out.mean[c] = (data[from * columns + c] ?? 0) + s / n;
+    out.mean[c] = shiftOf(data[from * columns + c]) + s / n;
     out.m2[c] = Math.max(0, (sums[4 * c + 1] ?? 0) - (s * s) / n);
     out.min[c] = sums[4 * c + 2] ?? Infinity;
     out.max[c] = sums[4 * c + 3] ?? -Infinity;
@@ -103,9 +113,18 @@ export function mergeStats(a: PartialStats, b: PartialStats): PartialStats {
   out.count = n;
   for (let c = 0; c < a.mean.length; c++) {
     const ma = a.mean[c] ?? 0;
-    const delta = (b.mean[c] ?? 0) - ma;
-    out.mean[c] = ma + (delta * b.count) / n;
-    out.m2[c] = (a.m2[c] ?? 0) + (b.m2[c] ?? 0) + (delta * delta * a.count * b.count) / n;
+    const mb = b.mean[c] ?? 0;
+    if (Number.isFinite(ma) && Number.isFinite(mb)) {
+      const delta = mb - ma;
+      out.mean[c] = ma + (delta * b.count) / n;
+      out.m2[c] = (a.m2[c] ?? 0) + (b.m2[c] ?? 0) + (delta * delta * a.count * b.count) / n;
+    } else {
+      // An infinite or NaN mean: Chan's delta would be Infinity − Infinity. The weighted sum keeps
+      // Infinity (and gives NaN for +Infinity with −Infinity, as one pass does); the spread of a
+      // column holding an infinity is NaN, as one pass gives it (and numpy's std).
+      out.mean[c] = ma * (a.count / n) + mb * (b.count / n);
+      out.m2[c] = NaN;
+    }
     out.min[c] = Math.min(a.min[c] ?? Infinity, b.min[c] ?? Infinity);
     out.max[c] = Math.max(a.max[c] ?? -Infinity, b.max[c] ?? -Infinity);
   }

@@ -139,7 +139,8 @@ void ColumnSums(const float* data, uint64_t rows, uint64_t columns, double* out)
   std::vector<double> sum(columns, 0.0), sq(columns, 0.0);
   std::vector<float> mn(columns, std::numeric_limits<float>::infinity()), mx(columns, -std::numeric_limits<float>::infinity());
   std::vector<float> shift(columns, 0.0f);
-  if (rows > 0) std::copy(data, data + columns, shift.begin());
+  // The first row, but never an infinite or NaN shift (see stats.h); stats-math.ts's shiftOf agrees.
+  if (rows > 0) std::transform(data, data + columns, shift.begin(), [](float x) { return std::isfinite(x) ? x : 0.0f; });
   const uint64_t lanes = std::lcm<uint64_t>(columns, 4);
   const uint64_t per = lanes / columns;  // rows per group
   const uint64_t vectors = lanes / 4;

@@ -14,7 +14,7 @@ import { EXTRACT_ALL_OPTIONS, extractArchives, type ExtractAllOptions } from './
 import type { ShapeLike } from '../core/shape.js';
 import { createShared } from '../core/create-shared.js';
 import { openShared, type SharedArray, type SharedHandle } from '../core/shared-array.js';
-import { extractArchive, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
+import { extractArchive, safeName, zipEntries, zipUncompressedBytes, type ExtractOptions, type ZipEntryInfo } from './zip.js';
 
 /** Options of {@link SharedStore.create}. */
 export interface StoreOptions {
@@ -244,4 +244,13 @@ export async function zipsUncompressedBytes(zipPaths: readonly string[]): Promis
   for (const [i, z] of zipPaths.entries()) checkPath(z, `zipsUncompressedBytes's zipPaths[${i}]`);
   const sizes = await Promise.all(zipPaths.map((z) => zipUncompressedBytes(z)));
   return sizes.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * The file entries of a zip archive — name, inflated size, and whether each is a .npy (by its
+ * first bytes) — checked as extraction checks them, without extracting anything.
+ */
+export async function listZip(zipPath: string): Promise<ZipEntryInfo[]> {
+  checkPath(zipPath, "listZip's zipPath");
+  return zipEntries(zipPath);
 }

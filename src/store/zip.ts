@@ -9,6 +9,7 @@ import { closeSync, createReadStream, read as fsRead } from 'node:fs';
 import { chmod, link, open, rm, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import type yauzl from 'yauzl';
 import { parseDType, type DType } from '../core/dtype.js';
 import { badZip, openCheckedZip } from './zip-check.js';
@@ -16,7 +17,7 @@ import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { inflateEntries, type InflateResult, type InflateSpec } from '../core/native.js';
 import { isNpy } from '../core/npy.js';
 import { describeShared, rawShape, type SharedHandle } from '../core/handle.js';
-import { diskSpace } from '../core/files.js';
+import { diskSpace, readAt } from '../core/files.js';
 import type { ShapeLike } from '../core/shape.js';
 
 /** How raw (non-.npy) entries are shaped. .npy entries always take their header's shape and dtype. */
@@ -53,6 +54,11 @@ function fdReader(yauzlModule: typeof yauzl, fd: number): yauzl.RandomAccessRead
 }
 
 async function openZip(path: string): Promise<yauzl.ZipFile> {
+  return (await openZipFd(path)).zip;
+}
+
+/** {@link openZip}, with the archive's fd (closed by `zip.close()`), for reading entry bytes directly. */
+async function openZipFd(path: string): Promise<{ zip: yauzl.ZipFile; fd: number }> {
   // yauzl trusts the directory's offsets; a hostile one can crash the process from inside its callbacks.
   const { fd, end } = openCheckedZip(path);
   let yauzlModule: typeof yauzl;
@@ -63,11 +69,11 @@ async function openZip(path: string): Promise<yauzl.ZipFile> {
     closeSync(fd);
     throw err;
   }
-  return new Promise((resolve, reject) => {
+  return new Promise<{ zip: yauzl.ZipFile; fd: number }>((resolve, reject) => {
     // decodeStrings: false — entry names stay bytes: they are never used as paths, so a hostile
     // name (../../x, /etc/passwd, NUL bytes) cannot fail or steer the extraction.
     yauzlModule.fromRandomAccessReader(fdReader(yauzlModule, fd), end, { lazyEntries: true, autoClose: false, decodeStrings: false, validateEntrySizes: true }, (err, zip) => {
-      if (err === null) return resolve(zip);
+      if (err === null) return resolve({ zip, fd });
       closeSync(fd);
       reject(badZip(path, 'not-a-zip', `not a zip archive, or truncated (${err.message}).`));
     });
@@ -169,6 +175,54 @@ export async function zipUncompressedBytes(zipPath: string): Promise<number> {
   const zip = await openZip(zipPath);
   try {
     return (await listFiles(zip, zipPath)).reduce((s, f) => s + f.entry.uncompressedSize, 0);
+  } finally {
+    zip.close();
+  }
+}
+
+/** One file entry of an archive, as {@link zipEntries} lists it. */
+export interface ZipEntryInfo {
+  /** The entry's name in the archive (for messages: it is never used as a path). */
+  name: string;
+  /** Bytes it inflates to, according to the central directory. */
+  bytes: number;
+  /** It starts with the .npy magic (its header gives its shape and dtype); otherwise it is raw data. */
+  npy: boolean;
+}
+
+/** Compressed bytes read to learn an entry's first bytes: deflate's block header and a few symbols fit in far fewer. */
+const HEAD_COMPRESSED_BYTES = 4096;
+
+/**
+ * The first bytes of an entry (up to the .npy magic's length): read from the archive's fd at the
+ * entry's data and, for deflate, inflated only as far as they go (a sync flush: a cut stream is no
+ * error here). The CRC is not checked: extraction checks it; this only tells raw from .npy.
+ */
+async function entryHead(zip: yauzl.ZipFile, fd: number, entry: yauzl.Entry): Promise<Buffer> {
+  const start = await dataStart(zip, entry);
+  const bytes = readAt(fd, start, Math.min(entry.compressedSize, HEAD_COMPRESSED_BYTES));
+  if (entry.compressionMethod === STORED) return bytes.subarray(0, 6);
+  try {
+    return inflateRawSync(bytes, { finishFlush: zlibConstants.Z_SYNC_FLUSH }).subarray(0, 6);
+  } catch {
+    return Buffer.alloc(0); // invalid deflate data: extraction will say so; here it is simply not a .npy
+  }
+}
+
+/**
+ * The file entries of an archive, each with its size and whether it is a .npy (by its first
+ * bytes, never its name), after the same checks as extraction; nothing is extracted. Lets a
+ * caller refuse raw entries that lack a shape before inflating gigabytes.
+ */
+export async function zipEntries(zipPath: string): Promise<ZipEntryInfo[]> {
+  const { zip, fd } = await openZipFd(zipPath);
+  try {
+    const out: ZipEntryInfo[] = [];
+    for (const { entry, name } of await listFiles(zip, zipPath)) {
+      const head = entry.uncompressedSize === 0 ? Buffer.alloc(0) : await entryHead(zip, fd, entry);
+      out.push({ name, bytes: entry.uncompressedSize, npy: isNpy(head) });
+    }
+    return out;
   } finally {
     zip.close();
   }

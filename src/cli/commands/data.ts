@@ -2,7 +2,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../bench/table.js';
@@ -103,8 +103,17 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
   // Data files first: a raw one without --columns is refused before any archive is extracted.
   const files = inputs.filter((p) => !isZip(p)).map((p) => commandHandle('stats', p, o));
-  await using store = await SharedStore.create();
   const zips = inputs.filter(isZip);
+  // Archives too, by their entries' first bytes, before anything is inflated: the answer names the zip.
+  if (o.columns === undefined && o.shape === undefined) {
+    for (const z of zips) {
+      const raw = (await listZip(z)).find((e) => !e.npy);
+      if (raw !== undefined) {
+        throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray stats: ${z} holds raw data (entry ${JSON.stringify(raw.name)} is not .npy), so its columns are unknown; give --columns C (or --shape RxC).`, { path: z, entry: raw.name });
+      }
+    }
+  }
+  await using store = await SharedStore.create();
   // Taken here (no pool), each archive's partial starts as soon as that archive is out, while the
   // rest inflate: the last round of extraction leaves a core idle for it. Only an optimisation:
   // if any of them fails, the statistics are taken again below, where errors read as they should.
@@ -117,11 +126,6 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   };
   const extracted = zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime, ...(onArchive ? { onArchive } : {}) }) : [];
   const handles = [...extracted, ...files];
-  // Raw data has no shape of its own: without --columns or --shape it would silently be 1 column.
-  const raw = handles.find((h) => !h.npy);
-  if (raw !== undefined && o.columns === undefined && o.shape === undefined) {
-    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray stats: ${raw.path} is raw data (not .npy), so its columns are unknown; give --columns C (or --shape RxC).`);
-  }
   if (o.partial === true) {
     const part = await partialColumnStats(handles, { workers: statsWorkers(handles, o), runtime: o.runtime });
     const text = JSON.stringify(part);
@@ -163,7 +167,24 @@ export function mergeCommand(files: string[], o: { json?: boolean }): void {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray merge: ${f} is not JSON; give files written by shmarray stats --partial.`, { path: f });
     }
   });
-  printStats(mergeColumnStats(parts), `merged from ${files.length} partial(s)`, o.json === true);
+  let stats: ColumnStats;
+  try {
+    stats = mergeColumnStats(parts);
+  } catch (err) {
+    // The library names a bad part by its index; a shell user gave files.
+    const part = err instanceof ShmArrayError ? err.details['part'] : undefined;
+    const why = err instanceof ShmArrayError ? err.details['why'] : undefined;
+    if (err instanceof ShmArrayError && typeof part === 'number' && typeof why === 'string') {
+      const file = files[part] ?? `part ${part}`;
+      const what =
+        err.details['finished'] === true
+          ? `${file} is finished statistics (shmarray stats --json output), not a partial: a std cannot be merged exactly; write partials with shmarray stats --partial`
+          : `${file}: its ${String(err.details['field'])} ${why}`;
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray merge: ${what}.`, { path: file, field: String(err.details['field']) });
+    }
+    throw err;
+  }
+  printStats(stats, `merged from ${files.length} partial(s)`, o.json === true);
 }
 
 function printStats(stats: ColumnStats, from: string, json: boolean): void {
