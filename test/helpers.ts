@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -109,11 +109,73 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** Shmem in /proc/meminfo, bytes: tmpfs pages in use system-wide. */
-export function shmem(): number {
-  const m = /^Shmem:\s+(\d+) kB$/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  if (m?.[1] === undefined) throw new Error('no Shmem line in /proc/meminfo');
-  return Number(m[1]) * 1024;
+/**
+ * `pid` and every process below it (children, grandchildren …), from each process's own
+ * /proc/PID/stat: the processes a test started, never the machine's others.
+ */
+export function processTree(pid = process.pid): number[] {
+  const parents = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // it ended meanwhile
+    }
+    // "pid (comm) state ppid …": comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    parents.set(ppid, [...(parents.get(ppid) ?? []), Number(name)]);
+  }
+  const out: number[] = [];
+  for (const queue = [pid]; queue.length > 0; ) {
+    const p = queue.shift() as number;
+    out.push(p);
+    queue.push(...(parents.get(p) ?? []));
+  }
+  return out;
+}
+
+/**
+ * Bytes of tmpfs (shared memory) pages that `pids` map, from each one's /proc/PID/smaps_rollup
+ * (Pss_Shmem: each page divided among the processes mapping it): memory these processes hold,
+ * which no other process on the machine moves.
+ */
+export function pssShmem(pids: readonly number[] = processTree()): number {
+  let total = 0;
+  for (const pid of pids) {
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    } catch {
+      continue; // it ended meanwhile: it holds nothing
+    }
+    const m = /^Pss_Shmem:\s+(\d+) kB$/m.exec(text);
+    if (m?.[1] === undefined) throw new Error(`no Pss_Shmem line in /proc/${pid}/smaps_rollup (Linux 5.4 or later is needed)`);
+    total += Number(m[1]) * 1024;
+  }
+  return total;
+}
+
+/** The lines of /proc/PID/maps (for each of `pids`) that map `path` (deleted or not). */
+export function mappingsOf(path: string, pids: readonly number[] = [process.pid]): string[] {
+  return pids.flatMap((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n').filter((l) => l.includes(path));
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** Bytes the files below `dir` occupy on their filesystem (st_blocks × 512): the data's own pages. */
+export function blocksUnder(dir: string): number {
+  let total = 0;
+  for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
+    const st = lstatSync(join(dir, name));
+    if (st.isFile()) total += st.blocks * 512;
+  }
+  return total;
 }
 
 const dist = fileURLToPath(new URL('../dist/index.js', import.meta.url));
