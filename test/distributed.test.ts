@@ -3,7 +3,7 @@
 // own /dev/shm and 2 pool workers. Only partial statistics travel through Redis.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Queue } from 'bullmq';
@@ -22,11 +22,10 @@ let redis: ChildProcess | undefined;
 let port = 0;
 let zips: string[] = [];
 let reference: ColumnStats;
-before(async () => {
-  if (skip !== false) return;
-  port = await freePort();
-  redis = spawn(redisServer as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: 'ignore' });
-  // Ready once it answers PING (it takes a moment to listen).
+
+/** Starts redis-server on `port` without persistence (as the example's README runs it); resolves once it answers PING. */
+async function startRedis(): Promise<ChildProcess> {
+  const server = spawn(redisServer as string, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', tmp.dir], { stdio: 'ignore' });
   for (let i = 0; ; i++) {
     const client = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
     try {
@@ -34,12 +33,22 @@ before(async () => {
       assert.equal(await client.ping(), 'PONG');
       break;
     } catch (err) {
-      if (i === 100) throw new Error(`redis-server did not answer on 127.0.0.1:${port}`, { cause: err });
+      if (i === 100) {
+        server.kill('SIGKILL');
+        throw new Error(`redis-server did not answer on 127.0.0.1:${port}`, { cause: err });
+      }
       await new Promise((r) => setTimeout(r, 100));
     } finally {
       client.disconnect();
     }
   }
+  return server;
+}
+
+before(async () => {
+  if (skip !== false) return;
+  port = await freePort();
+  redis = await startRedis();
   zips = (await generateDataset({ dir: tmp.path('shards'), files: 15, bytes: 15 * 2 ** 19, seed: 5 })).map((d) => d.path);
   const store = await SharedStore.create({ dir: tmp.dir });
   try {
@@ -71,9 +80,22 @@ async function stopAll(machines: Machine[]): Promise<(number | string | null)[]>
   return Promise.all(machines.map((m) => m.exited));
 }
 interface FlowResult { stats: ColumnStats; shards: number; failed: Record<string, string>; failedShards: Record<string, string> }
-function runFlow(archives: string[]): FlowResult {
-  const out = execFileSync(process.execPath, [`${root}examples/bullmq/producer.mjs`, ...archives], { env: { ...process.env, REDIS_PORT: String(port) }, encoding: 'utf8', timeout: 120_000 });
-  return JSON.parse(out) as FlowResult;
+/** Runs the producer to its end; never rejects. */
+function producer(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; ms: number }> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [`${root}examples/bullmq/producer.mjs`, ...args], { env: { ...process.env, REDIS_PORT: String(port), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
+    p.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    p.once('exit', (code) => resolve({ code, stdout, stderr, ms: Date.now() - started }));
+  });
+}
+async function runFlow(archives: string[]): Promise<FlowResult> {
+  const r = await producer(archives);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as FlowResult;
 }
 const readEvents = (): { machine: string; zip: string; started?: boolean; built?: boolean; rows?: number }[] =>
   existsSync(events) ? readFileSync(events, 'utf8').trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as never) : [];
@@ -99,7 +121,7 @@ describe('BullMQ on a real Redis: shards fan out to 3 machines, partials fan in'
     const machines = await Promise.all(['m1', 'm2', 'm3'].map((n) => startMachine(n)));
     try {
       for (let round = 0; round < 2; round++) {
-        const r = runFlow(zips);
+        const r = await runFlow(zips);
         assert.equal(r.shards, 15);
         assert.deepEqual(r.failed, {});
         assertExact(r.stats);
@@ -127,12 +149,7 @@ describe('BullMQ on a real Redis: shards fan out to 3 machines, partials fan in'
   test('a machine SIGKILLed while it holds a shard: stalled-job recovery gives it to the others; the merge is still exact, every shard once', { timeout: 180_000 }, async () => {
     await flush();
     const machines = await Promise.all([startMachine('victim', { SLOW_MS: '4000' }), startMachine('m2'), startMachine('m3')]);
-    const flow = new Promise<FlowResult>((resolve, reject) => {
-      const p = spawn(process.execPath, [`${root}examples/bullmq/producer.mjs`, ...zips], { env: { ...process.env, REDIS_PORT: String(port) }, stdio: ['ignore', 'pipe', 'inherit'] });
-      let out = '';
-      p.stdout.on('data', (c: Buffer) => (out += c.toString()));
-      p.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out) as FlowResult) : reject(new Error(`producer exited ${code}`))));
-    });
+    const flow = runFlow(zips);
     try {
       for (let i = 0; i < 200 && !readEvents().some((e) => e.machine === 'victim' && e.started === true); i++) await new Promise((r) => setTimeout(r, 50));
       const taken = readEvents().find((e) => e.machine === 'victim' && e.started === true);
@@ -148,19 +165,77 @@ describe('BullMQ on a real Redis: shards fan out to 3 machines, partials fan in'
     }
   });
 
-  test('a corrupt shard fails its job with ERR_SHM_BAD_ZIP in the reason; the flow names the shard and merges the rest; no machine crashes', { timeout: 180_000 }, async () => {
+  test('a corrupt shard fails its job with ERR_SHM_BAD_ZIP in the reason; the flow names the shard and merges the rest, exit 3 (a partial answer), exit 0 with --allow-partial; no machine crashes', { timeout: 180_000 }, async () => {
     await flush();
     const corrupt = tmp.path('corrupt.zip');
     writeFileSync(corrupt, readFileSync(zips[0] as string).subarray(0, 3000));
     const machines = await Promise.all(['m1', 'm2', 'm3'].map((n) => startMachine(n)));
     try {
-      const r = runFlow([...zips.slice(0, 4), corrupt]);
-      assert.equal(r.shards, 4);
-      assert.deepEqual(Object.keys(r.failedShards), [corrupt]);
-      assert.match(r.failedShards[corrupt] as string, /^\[ERR_SHM_BAD_ZIP\] /);
+      const partial = await producer([...zips.slice(0, 4), corrupt]);
+      assert.equal(partial.code, 3, partial.stderr);
+      assert.match(partial.stderr, new RegExp(`producer: a partial answer: 1 of 5 shards failed \\(${corrupt}\\), so the statistics cover 4; exit 3 \\(--allow-partial accepts it with exit 0\\)`));
+      const allowed = await producer(['--allow-partial', ...zips.slice(0, 4), corrupt]);
+      assert.equal(allowed.code, 0, allowed.stderr);
+      for (const r of [partial, allowed].map((x) => JSON.parse(x.stdout) as FlowResult)) {
+        assert.equal(r.shards, 4);
+        assert.deepEqual(Object.keys(r.failedShards), [corrupt]);
+        assert.match(r.failedShards[corrupt] as string, /^\[ERR_SHM_BAD_ZIP\] /);
+      }
       for (const m of machines) assert.equal(m.proc.exitCode, null, `${m.name} is still running`);
     } finally {
       assert.deepEqual(await stopAll(machines), [0, 0, 0]);
     }
+  });
+
+  test('every shard fails: the producer exits 1 with one line naming each shard and its reason, no stack', { timeout: 180_000 }, async () => {
+    await flush();
+    const bad = [0, 1, 2].map((i) => {
+      const p = tmp.path(`all-bad-${i}.zip`);
+      writeFileSync(p, readFileSync(zips[i] as string).subarray(0, 2000 + i));
+      return p;
+    });
+    const machines = await Promise.all(['m1', 'm2'].map((n) => startMachine(n)));
+    try {
+      const r = await producer(bad);
+      assert.equal(r.code, 1, r.stderr);
+      assert.equal(r.stdout, '');
+      const lines = r.stderr.trim().split('\n');
+      assert.equal(lines.length, 2, r.stderr); // the start line, then the one failure line
+      assert.match(lines[1] as string, /^producer: every shard failed, so there is nothing to merge: /);
+      for (const b of bad) assert.match(lines[1] as string, new RegExp(`${b}: \\[ERR_SHM_BAD_ZIP\\] `));
+      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
+    } finally {
+      assert.deepEqual(await stopAll(machines), [0, 0]);
+    }
+  });
+
+  test('Redis SIGKILLed mid-flow and restarted without persistence: the producer notices the lost flow and exits 1 within its check interval, not never', { timeout: 180_000 }, async () => {
+    await flush();
+    const machines = await Promise.all([startMachine('slow1', { SLOW_MS: '3000' }), startMachine('slow2', { SLOW_MS: '3000' })]);
+    try {
+      const run = producer(zips, { CHECK_MS: '300', TIMEOUT_MS: '120000' });
+      for (let i = 0; i < 200 && !readEvents().some((e) => e.started === true); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(readEvents().some((e) => e.started === true), 'a machine took a shard');
+      const killedAt = Date.now();
+      redis?.kill('SIGKILL');
+      await new Promise((r) => redis?.once('exit', r));
+      redis = await startRedis();
+      const r = await run;
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /producer: flow \S+ is gone from Redis \(was Redis restarted without persistence\?\): its shards' results are lost; run the producer again\n$/);
+      assert.ok(Date.now() - killedAt < 30_000, `noticed ${Date.now() - killedAt} ms after the kill`);
+      assert.equal(r.stdout, '');
+    } finally {
+      assert.deepEqual(await stopAll(machines), [0, 0]);
+    }
+  });
+
+  test('no machine takes the flow: the producer says the bound it waits at the start and exits 1 when it passes', { timeout: 60_000 }, async () => {
+    await flush();
+    const r = await producer(zips.slice(0, 2), { TIMEOUT_MS: '1500' });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^producer: flow \S+ of 2 shards added; waiting up to 1\.5 s \(TIMEOUT_MS\)/);
+    assert.match(r.stderr, /\nproducer: flow \S+ did not finish within 1\.5 s \(TIMEOUT_MS\): are the machines running, and is Redis up\?\n$/);
+    assert.ok(r.ms < 15_000, `it took ${r.ms} ms`);
   });
 });

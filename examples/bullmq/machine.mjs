@@ -39,6 +39,8 @@ const shards = new Worker('shards', async (job) => {
 const merges = new Worker('merge', async (job) => {
   const partials = Object.values(await job.getChildrenValues());
   const failed = await job.getIgnoredChildrenFailures(); // shards whose jobs failed: { jobKey: reason }
+  // Nothing to merge is no answer, and retrying will not make one.
+  if (partials.length === 0) throw new UnrecoverableError(`every shard failed (${Object.keys(failed).length}): nothing to merge`);
   return { stats: mergeColumnStats(partials), shards: partials.length, failed };
 }, { connection, ...timing });
 
