@@ -13,7 +13,7 @@ export { engine as compressionEngine } from './core/native.js';
 
 // One file ↔ one typed array.
 export { SharedArray, openShared, maxArrayLength } from './core/shared-array.js';
-export type { SharedHandle, OpenOptions, Mode } from './core/shared-array.js';
+export type { SharedHandle, OpenOptions, Mode, SharedArrayOf, AnySharedArray } from './core/shared-array.js';
 export { createShared } from './core/create-shared.js';
 export type { CreateOptions } from './core/create-shared.js';
 export { describeShared } from './core/handle.js';

@@ -6,7 +6,7 @@
 export { ShmArrayError } from './core/errors.js';
 export type { ShmErrorCode, ShmErrorDetails } from './core/errors.js';
 export { SharedArray, openShared } from './core/shared-array.js';
-export type { SharedHandle, OpenOptions, Mode } from './core/shared-array.js';
+export type { SharedHandle, OpenOptions, Mode, SharedArrayOf, AnySharedArray } from './core/shared-array.js';
 export { openSharedCached } from './core/map-cache.js';
 export { memoryUsage } from './core/memory.js';
 export type { MemoryUsage } from './core/memory.js';

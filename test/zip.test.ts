@@ -7,6 +7,7 @@ import { deflateRawSync } from 'node:zlib';
 import { listZip, memoryUsage, SharedStore } from '../dist/index.js';
 import { fixture, numpyPython, rejectsWithCode, tempDir } from './helpers.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
+import { encodeNpyHeader } from '../dist/core/npy.js';
 
 const MiB = 2 ** 20;
 const tmp = tempDir('shmarray-zip-');
@@ -342,4 +343,20 @@ with zipfile.ZipFile(sys.argv[1], 'w') as z:
     { name: 'empty.bin', bytes: 0, npy: false },
   ]);
   assert.deepEqual(readdirSync(dir), ['mixed.zip']);
+});
+
+test('extraction given a dtype refuses a .npy entry of another dtype (ERR_SHM_BAD_DTYPE naming it), leaving nothing; without a dtype it takes the entry\'s own', async () => {
+  const dir = tmp.path('dtype-promise');
+  mkdirSync(dir);
+  const npy = Buffer.concat([Buffer.from(encodeNpyHeader('float64', [2])), Buffer.from(Float64Array.from([1.5, 2.5]).buffer)]);
+  const zip = join(dir, 'f64.zip');
+  writeFileSync(zip, buildZip([{ name: 'f64.npy', data: npy }]));
+  mkdirSync(join(dir, 'base'), { mode: 0o700 });
+  await using store = await SharedStore.create({ dir: join(dir, 'base') });
+  const err = await rejectsWithCode(store.extractZip(zip, { dtype: 'float32' }), 'ERR_SHM_BAD_DTYPE');
+  assert.match(err.message, /entry "f64\.npy" is a \.npy of float64, not the float32 asked for; give dtype: 'float64', or leave dtype out/);
+  assert.deepEqual(store.files(), []);
+  const [own] = await store.extractZip(zip);
+  assert.equal(own?.dtype, 'float64');
+  assert.deepEqual(Array.from(own?.data ?? []), [1.5, 2.5]);
 });

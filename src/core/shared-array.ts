@@ -119,16 +119,25 @@ export class SharedArray<D extends DType = DType> {
 }
 
 /**
+ * A SharedArray of dtype `D`, distributed over a union: `SharedArrayOf<'int32' | 'float32'>` is
+ * `SharedArray<'int32'> | SharedArray<'float32'>`, so checking `a.dtype` narrows `a.data`.
+ */
+export type SharedArrayOf<D extends DType> = D extends DType ? SharedArray<D> : never;
+
+/** A SharedArray of a dtype known only at run time (a .npy file's header says it): narrow it on `dtype`. */
+export type AnySharedArray = SharedArrayOf<DType>;
+
+/**
  * Maps a file into a typed-array view. Raw files need `shape` (and `dtype` unless float32);
  * .npy files (recognised by their magic bytes) carry shape and dtype in their header, and a
  * given shape must match it. A handle (from `array.handle`, or a cloned SharedArray) maps the
  * same file again, in the mode it records.
  */
-export function openShared<D extends DType>(handle: SharedHandle<D>): SharedArray<D>;
+export function openShared<D extends DType>(handle: SharedHandle<D>): SharedArrayOf<D>;
 // With a dtype, the array is of that dtype (a .npy file's header must agree); without one it may
 // be any: a raw file is float32, but a .npy file is what its header says.
 export function openShared<D extends DType>(path: string, shape: ShapeLike | undefined, options: OpenOptions<D> & { dtype: D }): SharedArray<D>;
-export function openShared(path: string, shape?: ShapeLike, options?: OpenOptions): SharedArray;
+export function openShared(path: string, shape?: ShapeLike, options?: OpenOptions): AnySharedArray;
 export function openShared(target: string | SharedHandle, shape?: ShapeLike, options: OpenOptions = {}): SharedArray {
   if (typeof target === 'object' && target !== null) {
     if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');

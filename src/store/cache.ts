@@ -19,7 +19,7 @@ import { forget, removeOnExit } from '../core/cleanup.js';
 import { tryLock } from '../core/native.js';
 import { checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
 import { normalizeShape, type ShapeLike } from '../core/shape.js';
-import { openShared, type SharedArray } from '../core/shared-array.js';
+import { openShared, type AnySharedArray, type SharedArray } from '../core/shared-array.js';
 import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { jobSignal, POOL_OPTIONS } from '../jobs/pool.js';
@@ -50,7 +50,7 @@ export interface WaitOptions {
 }
 
 /** Options of {@link SharedCache.extractZip}: how raw entries are shaped, and how long to wait. */
-export interface CacheExtractOptions extends ExtractOptions, WaitOptions {}
+export interface CacheExtractOptions<D extends DType = DType> extends ExtractOptions<D>, WaitOptions {}
 
 /** What a build function gets: where to put the entry's files while it is being built. */
 export interface CacheBuilder {
@@ -224,6 +224,8 @@ export class SharedCache {
    * path, device, inode, size, mtime in ns) and the shaping options, so a changed archive makes a
    * new entry. Held until every returned array is closed.
    */
+  async extractZip<D extends DType>(zipPath: string, options: CacheExtractOptions<D> & { dtype: D }): Promise<SharedArray<D>[]>;
+  async extractZip(zipPath: string, options?: CacheExtractOptions): Promise<AnySharedArray[]>;
   async extractZip(zipPath: string, options: CacheExtractOptions = {}): Promise<SharedArray[]> {
     return [...(await this.extractZipEntry(zipPath, options)).arrays];
   }
@@ -234,7 +236,7 @@ export class SharedCache {
     checkOptions('cache.extractZip', options, { shape: own, columns: integer(1), dtype: own, ...WAIT_OPTIONS });
     const { timeout, signal, ...shaping } = options;
     const identity = zipIdentity(zipPath);
-    const key = `zip:${JSON.stringify({ ...identity, shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? 'float32' })}`;
+    const key = `zip:${JSON.stringify({ ...identity, shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? null })}`;
     return this.#acquire(key, async (b) => {
       b.reserve(await zipUncompressedBytes(zipPath));
       const handles = await extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);

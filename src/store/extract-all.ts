@@ -4,6 +4,7 @@ import { readdirSync, rmSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SharedHandle } from '../core/handle.js';
+import type { DType } from '../core/dtype.js';
 import { makeDirectory } from '../core/files.js';
 import { cleanupOnExit } from '../core/cleanup.js';
 import { checkOptions, checkPath, func, integer, own } from '../core/options.js';
@@ -15,7 +16,7 @@ import { extractArchive, safeName, type ExtractOptions, type InflateTurn } from 
 export const EXTRACT_WORKER = fileURLToPath(new URL('./extract-worker.js', import.meta.url));
 
 /** Options of {@link extractZips} (and of `store.extractAll`). */
-export interface ExtractAllOptions extends ExtractOptions, JobOptions {
+export interface ExtractAllOptions<D extends DType = DType> extends ExtractOptions<D>, JobOptions {
   /**
    * Called with each archive's handles as soon as that archive is complete (in the order they
    * complete; `index` is its place in the list), so work on the first arrays can start while the

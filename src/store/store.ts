@@ -13,7 +13,7 @@ import { choosePlacement } from './placement.js';
 import { EXTRACT_ALL_OPTIONS, extractArchives, type ExtractAllOptions } from './extract-all.js';
 import type { ShapeLike } from '../core/shape.js';
 import { createShared } from '../core/create-shared.js';
-import { openShared, type SharedArray, type SharedHandle } from '../core/shared-array.js';
+import { openShared, type AnySharedArray, type SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { extractArchive, safeName, zipEntries, zipUncompressedBytes, type ExtractOptions, type ZipEntryInfo } from './zip.js';
 
 /** Options of {@link SharedStore.create}. */
@@ -125,7 +125,13 @@ export class SharedStore implements AsyncDisposable, Disposable {
     return this.#track([createShared(this.path(name), shape, options)])[0] as SharedArray<D>;
   }
 
-  /** Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}. */
+  /**
+   * Extracts every file entry of a zip archive into the store, streamed; see {@link ExtractOptions}.
+   * With a `dtype` every array is of it (checked), and typed so; without one each .npy entry is
+   * of its own dtype: narrow on `array.dtype`.
+   */
+  async extractZip<D extends DType>(zipPath: string, options: ExtractOptions<D> & { dtype: D }): Promise<SharedArray<D>[]>;
+  async extractZip(zipPath: string, options?: ExtractOptions): Promise<AnySharedArray[]>;
   async extractZip(zipPath: string, options: ExtractOptions = {}): Promise<SharedArray[]> {
     checkPath(zipPath, "store.extractZip's zipPath");
     checkOptions('store.extractZip', options, { shape: own, columns: integer(1), dtype: own });
@@ -140,6 +146,8 @@ export class SharedStore implements AsyncDisposable, Disposable {
    * handles). The result lists the arrays in archive order, then entry order. If any archive
    * fails, or a worker dies, every file of this call is removed and the first error is thrown.
    */
+  async extractAll<D extends DType>(zipPaths: readonly string[], options: ExtractAllOptions<D> & { dtype: D }): Promise<SharedArray<D>[]>;
+  async extractAll(zipPaths: readonly string[], options?: ExtractAllOptions): Promise<AnySharedArray[]>;
   async extractAll(zipPaths: readonly string[], options: ExtractAllOptions = {}): Promise<SharedArray[]> {
     return this.#track(openAll(await this.extractHandles(zipPaths, options)));
   }

@@ -21,13 +21,16 @@ import { diskSpace, readAt } from '../core/files.js';
 import type { ShapeLike } from '../core/shape.js';
 
 /** How raw (non-.npy) entries are shaped. .npy entries always take their header's shape and dtype. */
-export interface ExtractOptions {
+export interface ExtractOptions<D extends DType = DType> {
   /** Exact shape of every raw entry. */
   shape?: ShapeLike;
   /** Columns of every raw entry; rows are inferred from its size. */
   columns?: number;
-  /** Element type of raw entries (default float32). */
-  dtype?: DType;
+  /**
+   * Element type of raw entries (default float32). Given, it is a promise about every array: a
+   * .npy entry of another dtype is refused (`ERR_SHM_BAD_DTYPE`), so the result is typed by it.
+   */
+  dtype?: D;
 }
 
 const DEFLATE = 8;
@@ -312,7 +315,11 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
     for (const { final, head, entry, name } of done) {
       const npy = isNpy(head);
       const what = `${zipPath}: entry ${JSON.stringify(name)}`;
-      handles.push(npy ? describeShared(final) : describeShared(final, { shape: rawShape(entry.uncompressedSize, dtype, options, what, { path: zipPath, entry: name }), dtype }));
+      const h = npy ? describeShared(final) : describeShared(final, { shape: rawShape(entry.uncompressedSize, dtype, options, what, { path: zipPath, entry: name }), dtype });
+      if (options.dtype !== undefined && h.dtype !== options.dtype) {
+        throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `${what} is a .npy of ${h.dtype}, not the ${options.dtype} asked for; give dtype: '${h.dtype}', or leave dtype out to take each entry's own.`, { path: zipPath, entry: name, dtype: h.dtype, expected: options.dtype });
+      }
+      handles.push(h);
     }
     return handles;
   } catch (err) {
