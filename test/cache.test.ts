@@ -226,6 +226,16 @@ describe('holders and eviction', () => {
     assert.deepEqual(removed.map((e) => e.key), ['mid']);
     assert.deepEqual(left.map((e) => [e.key, e.holders]), [['new', [process.pid]]]);
   });
+
+  test('uses within the same millisecond keep their order: list() gives them least recently used first', async () => {
+    const cache = await SharedCache.open({ name: 'test', dir: base() });
+    const keys = Array.from({ length: 16 }, (_, i) => `k${i}`);
+    for (const key of keys) (await cache.get(key, (b) => void b.create('t.f32', [4]))).release();
+    // Used again in another order, as fast as the loop runs (many uses fall in one millisecond).
+    const order = [...keys].reverse();
+    for (const key of order) (await cache.get(key, () => assert.fail('sealed: not rebuilt'))).release();
+    assert.deepEqual(cache.list().map((e) => e.key), order);
+  });
 });
 
 describe('zip archives by identity', () => {

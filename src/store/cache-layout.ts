@@ -222,9 +222,18 @@ export function writeMeta(entryDir: string, meta: EntryMeta): void {
   writeFileSync(join(entryDir, 'entry.json'), JSON.stringify(meta), { mode: 0o400, flag: 'wx' });
 }
 
-/** Marks an entry used now: eviction takes the least recently used first. */
+/** The last use time {@link touch} wrote, in seconds: uses in one process are strictly ordered. */
+let lastTouch = 0;
+
+/**
+ * Marks an entry used now: eviction takes the least recently used first. The time is written to
+ * the microsecond, and later than this process's previous touch: a Date (milliseconds) or the
+ * kernel's own clock at write (a jiffy on tmpfs) would give two uses in a row the same time, and
+ * least recently used among them would be whichever readdir lists first.
+ */
 export function touch(entryDir: string): void {
-  const now = new Date();
+  const now = Math.max((performance.timeOrigin + performance.now()) / 1000, lastTouch + 1e-6);
+  lastTouch = now;
   try {
     utimesSync(join(entryDir, 'entry.json'), now, now);
   } catch {
@@ -277,22 +286,24 @@ function lockHolders(path: string, locks: Map<string, number[]>): number[] {
 
 /** The sealed entries of a cache, least recently used first. */
 export function listEntries(cacheDir: string): CacheEntryInfo[] {
-  const out: CacheEntryInfo[] = [];
+  const out: (CacheEntryInfo & { usedNs: bigint })[] = [];
   const locks = sharedFlocks();
   for (const n of readdirSync(cacheDir)) {
     if (!ENTRY_DIR.test(n)) continue;
     const dir = join(cacheDir, n);
     const meta = readMeta(dir);
     if (meta === undefined) continue;
-    let lastUse: Date;
+    let usedNs: bigint;
     try {
-      lastUse = statSync(join(dir, 'entry.json')).mtime;
+      usedNs = statSync(join(dir, 'entry.json'), { bigint: true }).mtimeNs;
     } catch {
       continue;
     }
-    out.push({ key: meta.key, dir, bytes: meta.bytes, holders: lockHolders(join(cacheDir, `${n}.lock`), locks), lastUse });
+    out.push({ key: meta.key, dir, bytes: meta.bytes, holders: lockHolders(join(cacheDir, `${n}.lock`), locks), lastUse: new Date(Number(usedNs / 1_000_000n)), usedNs });
   }
-  return out.sort((a, b) => a.lastUse.getTime() - b.lastUse.getTime());
+  // Nanoseconds, not the Date: touch() orders uses within one millisecond.
+  out.sort((a, b) => (a.usedNs < b.usedNs ? -1 : a.usedNs > b.usedNs ? 1 : 0));
+  return out.map(({ usedNs: _, ...e }) => e);
 }
 
 /**
