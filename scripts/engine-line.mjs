@@ -6,18 +6,22 @@ import { existsSync } from 'node:fs';
 // At install dist/ (and its door, src/core/native.ts) is not built yet in a clone: this loads the addon itself.
 // eslint-disable-next-line no-restricted-imports
 import { createRequire } from 'node:module';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { addonAdvice } from './addon-advice.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const require = createRequire(import.meta.url);
+const inDependency = root.split('/').includes('node_modules');
+let path = '(no build and no prebuilt binary for this platform and Node)';
 try {
-  const path = process.env.SHMARRAY_BINDING || require('node-gyp-build').path(root);
+  // A relative $SHMARRAY_BINDING is relative to where the command runs, as the library reads it.
+  path = process.env.SHMARRAY_BINDING ? resolve(process.env.SHMARRAY_BINDING) : require('node-gyp-build').path(root);
   const engine = require(path).ENGINE;
   let line = `shmarray: addon ${relative(root, path)}, compression: ${engine}`;
   if (engine.startsWith('zlib')) {
     // A clone rebuilds with its script; an installed dependency with npm's from-source switch.
-    const rebuild = root.split('/').includes('node_modules') ? '`npm rebuild shmarray --build-from-source`' : '`npm run build:native`';
+    const rebuild = inDependency ? '`npm rebuild shmarray --build-from-source`' : '`npm run build:native`';
     const header = ['/usr/include/libdeflate.h', '/usr/local/include/libdeflate.h'].some((p) => existsSync(p));
     line += header
       ? ` — libdeflate-dev is installed now: ${rebuild} rebuilds with it (gzip about 2× faster)`
@@ -25,5 +29,9 @@ try {
   }
   console.log(line);
 } catch (err) {
-  console.log(`shmarray: the addon could not be loaded to name its engine (${String(err && err.message).split('\n')[0]})`);
+  // One line (Node's ABI message spans three): the cause, then what to do. The install still
+  // succeeds: importing shmarray then fails with the same advice (ERR_SHM_NATIVE).
+  const advice = addonAdvice(String(err && err.message), { nodedir: process.env.npm_config_nodedir, inDependency });
+  const shown = path.startsWith(root) ? relative(root, path) : path;
+  console.log(`shmarray: WARNING: the addon ${shown} does not load: ${advice}`);
 }

@@ -9,7 +9,7 @@ export { DTYPES, itemSize } from './core/dtype.js';
 export type { DType, NumericArray, TypedArrayOf } from './core/dtype.js';
 export type { ShapeLike } from './core/shape.js';
 export type { Advice } from './core/native.js';
-export { engine as compressionEngine } from './core/native.js';
+export { addonPath, engine as compressionEngine } from './core/native.js';
 
 // One file ↔ one typed array.
 export { SharedArray, openShared, maxArrayLength } from './core/shared-array.js';

@@ -2,10 +2,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { compressionEngine } from '../dist/index.js';
+import { addonPath, compressionEngine } from '../dist/index.js';
 // @ts-expect-error -- a plain .mjs build script, without types
-import { buildAddon, thisNodedir } from '../scripts/node-builds.mjs';
+import { buildAddon, thisNodedir, unpackNode } from '../scripts/node-builds.mjs';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
@@ -14,13 +15,15 @@ const cli = fileURLToPath(new URL('../dist/cli/bin.js', import.meta.url));
 const targetMk = `${root}build/shmarray.target.mk`;
 const builtWithLibdeflate = existsSync(targetMk) ? readFileSync(targetMk, 'utf8').includes('-DSHMARRAY_LIBDEFLATE') : undefined;
 
-test('deflate is libdeflate when libdeflate-dev was there at build time, else the zlib inside Node; inflate is Node\'s zlib; shmarray info --engine says which', () => {
+test('deflate is libdeflate when libdeflate-dev was there at build time, else the zlib inside Node; inflate is Node\'s zlib; shmarray info --engine says which, and the addon file it loaded', () => {
   const engine = compressionEngine();
   if (process.env['SHMARRAY_BINDING'] === undefined && builtWithLibdeflate !== undefined) {
     assert.match(engine, builtWithLibdeflate ? /^libdeflate \d+\.\d+\S* \(deflate\), zlib \d+\.\d+\S* of Node \(inflate\)$/ : /^zlib \d+\.\d+\S* of Node \(deflate, inflate\)$/);
   }
-  assert.equal(execFileSync(process.execPath, [cli, 'info', '--engine'], { encoding: 'utf8' }).trim(), engine);
-  assert.deepEqual(JSON.parse(execFileSync(process.execPath, [cli, 'info', '--engine', '--json'], { encoding: 'utf8' })), { engine });
+  const addon = addonPath();
+  assert.ok(existsSync(addon) && addon.endsWith('.node'), addon);
+  assert.equal(execFileSync(process.execPath, [cli, 'info', '--engine'], { encoding: 'utf8' }), `${engine}\naddon: ${addon}\n`);
+  assert.deepEqual(JSON.parse(execFileSync(process.execPath, [cli, 'info', '--engine', '--json'], { encoding: 'utf8' })), { engine, addon });
 });
 
 test('the install line names the addon this checkout loads and its engine', () => {
@@ -28,6 +31,25 @@ test('the install line names the addon this checkout loads and its engine', () =
   assert.match(line, /^shmarray: addon \S+\.node, compression: /);
   assert.ok(line.includes(`compression: ${compressionEngine()}`), line);
   assert.equal(line.split('\n').length, 2, 'one line');
+});
+
+test("an addon built with npm's nodedir naming another Node's headers: the install line and ERR_SHM_NATIVE name both ABIs, the nodedir, and how to fix it", { timeout: 600_000, skip: process.env['SHMARRAY_BINDING'] !== undefined && 'running under a given SHMARRAY_BINDING' }, () => {
+  // Another LTS line than this one: its headers from the npm package, as a .npmrc nodedir would give.
+  const other = process.versions.node.startsWith('22.') ? '24' : '22';
+  const node = unpackNode(other) as { nodedir: string; version: string; abi: string };
+  const built = buildAddon(`nodedir-${other}`, node.nodedir) as { ok: boolean; path?: string; log?: string };
+  assert.ok(built.ok, built.log);
+  // Relative to the working directory, as a user would give it.
+  const binding = relative(process.cwd(), built.path as string);
+  const env = { ...process.env, SHMARRAY_BINDING: binding, npm_config_nodedir: node.nodedir };
+  const line = execFileSync(process.execPath, [`${root}scripts/engine-line.mjs`], { env, encoding: 'utf8' });
+  assert.equal(line.split('\n').length, 2, 'one line');
+  const why = `built for Node ABI ${node.abi}, and this Node (${process.version}) needs ABI ${process.versions.modules}: the build used the headers in npm's nodedir setting (${node.nodedir}, Node ${node.version}). Remove that setting (\`npm config delete nodedir\`, or its line in .npmrc), then \`npm run build:native\`.`;
+  assert.ok(line.startsWith(`shmarray: WARNING: the addon ${relative(root, built.path as string)} does not load: it was ${why}`), line);
+  const script = `import(${JSON.stringify(`${root}dist/index.js`)}).then((m) => { try { m.compressionEngine(); } catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); } })`;
+  const err = JSON.parse(execFileSync(process.execPath, ['-e', script], { env, encoding: 'utf8' })) as { code: string; message: string };
+  assert.equal(err.code, 'ERR_SHM_NATIVE');
+  assert.equal(err.message, `shmarray's addon ${built.path} does not load: it was ${why}`);
 });
 
 // Run only by the suite under its own addon: a run under SHMARRAY_BINDING is this test's nested run.

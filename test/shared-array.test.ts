@@ -189,6 +189,8 @@ test('a second copy of the package recognises its errors: instanceof ShmArrayErr
   // dereference: where dist/ is a symlink (the arm64 check's installed package), copy its files, not the link.
   cpSync(fileURLToPath(new URL('../dist', import.meta.url)), `${copy}/dist`, { recursive: true, dereference: true });
   cpSync(fileURLToPath(new URL('../package.json', import.meta.url)), `${copy}/package.json`);
+  // The one script the library imports (package.json "files" ships it): the addon's load advice.
+  cpSync(fileURLToPath(new URL('../scripts/addon-advice.mjs', import.meta.url)), `${copy}/scripts/addon-advice.mjs`);
   symlinkSync(fileURLToPath(new URL('../node_modules', import.meta.url)), `${copy}/node_modules`);
   symlinkSync(fileURLToPath(new URL('../build', import.meta.url)), `${copy}/build`);
   const other = (await import(`${copy}/dist/index.js`)) as typeof import('../dist/index.js');

@@ -92,12 +92,12 @@ export function program(): Command {
 
   cmd
     .command('info')
-    .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why; or, with --engine, the compression engine in use.')
+    .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why; or, with --engine, the compression engine in use and the addon file it is in.')
     .argument('[file]', 'a .npy file, or a raw file with --shape or --columns')
     .option('--shape <shape>', 'shape of a raw file, e.g. 1000x4', parse.shape)
     .option('--columns <n>', 'columns of a raw file; rows are inferred', parse.positiveInt)
     .option('--dtype <dtype>', 'element type of a raw file (default float32)', parse.dtype)
-    .option('--engine', 'print the engine that inflates zip entries and deflates gzip members (libdeflate, or the zlib inside Node)')
+    .option('--engine', 'print the engine that inflates zip entries and deflates gzip members (libdeflate, or the zlib inside Node), and the addon file loaded')
     .option('--json', 'print one JSON object')
     .addHelpText('after', examples('shmarray info data.npy', 'shmarray info /dev/shm/job/a.f32 --columns 4', 'shmarray info --engine'))
     .action(lazy(data, 'infoCommand'));

@@ -5,8 +5,10 @@
  */
 import { createRequire } from 'node:module';
 import { constants as osConstants } from 'node:os';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { markAsUntransferable } from 'node:worker_threads';
+import { addonAdvice } from '../../scripts/addon-advice.mjs';
 import { badArgument, ShmArrayError } from './errors.js';
 
 interface Binding {
@@ -55,6 +57,7 @@ interface RawGzipResult {
 export type Advice = 'normal' | 'sequential' | 'random' | 'willneed';
 
 const require = createRequire(import.meta.url);
+const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
 
 /**
  * Where the addon is: `$SHMARRAY_BINDING` when set (a seam for tests and for running one checkout
@@ -64,12 +67,13 @@ const require = createRequire(import.meta.url);
  */
 function bindingPath(): string {
   const override = process.env['SHMARRAY_BINDING'];
-  if (override !== undefined && override !== '') return override;
-  const packageRoot = fileURLToPath(new URL('../..', import.meta.url));
+  // Relative to where the process runs (require() would take it for a package name).
+  if (override !== undefined && override !== '') return resolve(override);
   return (require('node-gyp-build') as { path: (dir: string) => string }).path(packageRoot);
 }
 
 let binding: Binding | undefined;
+let loadedFrom: string | undefined;
 
 function load(): Binding {
   if (binding !== undefined) return binding;
@@ -79,15 +83,11 @@ function load(): Binding {
     const b = require(path) as Binding;
     b.setup(markAsUntransferable);
     binding = b;
+    loadedFrom = path;
   } catch (err) {
     const reason = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
-    throw new ShmArrayError(
-      'ERR_SHM_NATIVE',
-      `shmarray's addon could not be loaded from ${path} (${reason}). Rebuild it with \`npm rebuild shmarray\` ` +
-        `(in this repository: \`npm run build:native\`); building needs python3, make and a C++ compiler (see native-notes/).`,
-      { path, reason },
-      { cause: err },
-    );
+    const advice = addonAdvice(reason, { nodedir: process.env['npm_config_nodedir'], inDependency: packageRoot.split('/').includes('node_modules') });
+    throw new ShmArrayError('ERR_SHM_NATIVE', `shmarray's addon ${path} does not load: ${advice}`, { path, reason }, { cause: err });
   }
   return binding;
 }
@@ -269,6 +269,12 @@ function statusName(n: number): CodecStatus {
  */
 export function engine(): string {
   return load().ENGINE;
+}
+
+/** The file the addon was loaded from (a local build, a prebuilt binary, or `$SHMARRAY_BINDING`). */
+export function addonPath(): string {
+  load();
+  return loadedFrom as string;
 }
 
 /** One zip entry for {@link inflateEntries}: where its data is in the archive, and the file it fills. */

@@ -2,7 +2,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  addonPath, choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../bench/table.js';
@@ -216,7 +216,9 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
   if (o.engine === true || file === undefined) {
     if (file === undefined && o.engine !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray info needs a file, or --engine; see shmarray info --help.');
     const engine = compressionEngine();
-    console.log(o.json ? JSON.stringify({ engine }) : engine);
+    // The file too: which build a process loaded is what a user asks when the engine surprises them.
+    const addon = addonPath();
+    console.log(o.json ? JSON.stringify({ engine, addon }) : `${engine}\naddon: ${addon}`);
     if (file === undefined) return;
   }
   if (looksLikeZip(file)) {
