@@ -8,15 +8,39 @@
 // It runs as prepack, so a failure is one line per build (the log is kept in the cache), and the
 // command fails: `npm pack` never ships a package with a prebuild missing.
 //   Usage: node scripts/prebuild.mjs [--arch x64,arm64] [20 22 24 26]
-import { cpSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+// A contributor without the arm64 cross toolchain packs what this machine builds with
+// SHMARRAY_PREBUILD_ARCH=x64 npm pack (or --arch x64): the other architectures' prebuilds are then
+// removed, not left stale from an earlier run, and a warning says what the tarball lacks. Releases
+// pack both.
+import { cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAddon, cache, root, unpackNode } from './node-builds.mjs';
 
 const args = process.argv.slice(2);
 const archFlag = args.indexOf('--arch');
-const arches = archFlag >= 0 ? (args[archFlag + 1] ?? '').split(',') : ['x64', 'arm64'];
-const majors = args.filter((a, i) => !a.startsWith('--') && i !== archFlag + 1);
+const RELEASE_ARCHES = ['x64', 'arm64'];
+const chosen = archFlag >= 0 ? args[archFlag + 1] : process.env.SHMARRAY_PREBUILD_ARCH;
+const arches = chosen ? chosen.split(',').map((a) => a.trim()).filter(Boolean) : RELEASE_ARCHES;
+const majors = args.filter((a, i) => !a.startsWith('--') && (archFlag < 0 || i !== archFlag + 1));
+const unknown = arches.filter((a) => !RELEASE_ARCHES.includes(a));
+if (unknown.length > 0 || arches.length === 0) {
+  console.error(`shmarray prebuild: unknown architecture ${unknown.join(', ') || '(none given)'}: use ${RELEASE_ARCHES.join(', ')} (comma-separated)`);
+  process.exit(2);
+}
 const failures = [];
+// What a tarball packed now would lack, said before and after the builds so a log shows it either way.
+const left = RELEASE_ARCHES.filter((a) => !arches.includes(a));
+const lacking = left.length === 0 ? '' :
+  `shmarray prebuild: WARNING: NOT A RELEASE — prebuilds for ${arches.map((a) => `linux-${a}`).join(', ')} only; ` +
+  `${left.map((a) => `linux-${a}`).join(', ')} users of this tarball build the addon from source (python3, make, a C++ compiler)`;
+if (lacking) console.error(lacking);
+for (const a of left) {
+  const stale = join(root, `prebuilds/linux-${a}`);
+  if (existsSync(stale)) {
+    rmSync(stale, { recursive: true, force: true });
+    console.error(`shmarray prebuild: removed ${stale}: an earlier run's binaries, not rebuilt now, are not packed`);
+  }
+}
 try {
   for (const arch of arches) {
     const out = join(root, `prebuilds/linux-${arch}`);
@@ -52,4 +76,5 @@ for (const group of reasons.values()) {
   const { arch, reason } = group[0];
   console.error(`shmarray prebuild: ${arch ? `linux-${arch}, Node ${group.map((f) => f.version).join(' ')}: ` : ''}${reason}`);
 }
+if (lacking) console.error(lacking);
 process.exitCode = failures.length === 0 ? 0 : 1;
