@@ -29,8 +29,11 @@ export function unpackNode(major, arch = 'x64') {
   if (!existsSync(bin)) {
     mkdirSync(dir, { recursive: true });
     console.log(`fetching node-linux-${arch}@${major} …`);
-    execFileSync('npm', ['pack', `node-linux-${arch}@${major}`, '--silent', '--pack-destination', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // Not a dry run even under `npm pack --dry-run` (whose prepack runs this): npm passes its flags on as npm_config_*.
+    const env = { ...process.env, npm_config_dry_run: 'false' };
+    execFileSync('npm', ['pack', `node-linux-${arch}@${major}`, '--silent', '--pack-destination', dir], { stdio: ['ignore', 'ignore', 'inherit'], env });
     const tgz = readdirSync(dir).find((f) => f.endsWith('.tgz'));
+    if (tgz === undefined) throw new Error(`npm pack node-linux-${arch}@${major} wrote no tarball into ${dir}`);
     execFileSync('tar', ['xzf', join(dir, tgz), '-C', dir]);
   }
   const [version, abi] = execFileSync(bin, ['-p', 'process.version + " " + process.versions.modules'], { encoding: 'utf8' }).trim().split(' ');
