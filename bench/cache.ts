@@ -13,7 +13,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { memoryUsage, SharedCache, SharedStore } from '../dist/index.js';
+import { memoryUsage, SharedCache, SharedStore, type SharedArray } from '../dist/index.js';
 import { generateDataset, stopwatch } from '../dist/bench/index.js';
 import { machine, median, printTable } from './report.js';
 
@@ -30,11 +30,11 @@ if (process.argv[2] === '--child') {
     // One key per archive, all asked for at once: their builds run side by side, as extractAll's do.
     for (const e of await Promise.all(zips.map((z) => cache.extractZipEntry(z, { columns: 4 })))) {
       built += e.built ? 1 : 0;
-      arrays.push(...e.arrays);
+      arrays.push(...(e.arrays as SharedArray<'float32'>[])); // extracted as float32 (columns, no dtype: the default)
     }
   } else if (mode === 'store') {
     const store = await SharedStore.create({ dir });
-    arrays = await store.extractAll(zips, { columns: 4 });
+    arrays = await store.extractAll(zips, { columns: 4, dtype: 'float32' });
     built = zips.length;
   } // 'idle': nothing but the library loaded
   const seconds = elapsed();

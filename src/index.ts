@@ -6,18 +6,24 @@
 export { ShmArrayError, ERROR_CODES } from './core/errors.js';
 export type { ShmErrorCode, ShmErrorDetails } from './core/errors.js';
 export { DTYPES, itemSize } from './core/dtype.js';
-export type { DType, NumericArray, TypedArrayOf } from './core/dtype.js';
+export type { DType, NumericArray, TypedArrayOf, Float16ArrayLike } from './core/dtype.js';
+export { HAS_FLOAT16ARRAY } from './core/dtype.js';
+export { bfloat16FromBits, bfloat16ToBits, float16FromBits, float16ToBits } from './core/numbers.js';
 export type { ShapeLike } from './core/shape.js';
 export type { Advice } from './core/native.js';
 export { addonPath, engine as compressionEngine } from './core/native.js';
 
 // One file ↔ one typed array.
 export { SharedArray, openShared, maxArrayLength } from './core/shared-array.js';
-export type { SharedHandle, OpenOptions, Mode, SharedArrayOf, AnySharedArray } from './core/shared-array.js';
+export type { SharedHandle, OpenOptions, Mode, Order, SharedArrayOf, AnySharedArray } from './core/shared-array.js';
 export { createShared } from './core/create-shared.js';
 export type { CreateOptions } from './core/create-shared.js';
 export { describeShared } from './core/handle.js';
 export type { DescribeOptions } from './core/handle.js';
+export { openNpz } from './core/npz.js';
+export { openSafetensors, readSafetensors } from './core/safetensors.js';
+export type { Safetensors } from './core/safetensors.js';
+export type { OpenNpzOptions } from './core/npz.js';
 export { openSharedCached, pruneMapCache } from './core/map-cache.js';
 export { memoryUsage } from './core/memory.js';
 export type { MemoryUsage } from './core/memory.js';

@@ -78,7 +78,6 @@ export function makeErrorCases(dir: string, vectors: string): Scenario[] {
     { name: 'npy header truncated', code: 'ERR_SHM_BAD_NPY', fn: 'open', args: [p('truncated.npy')] },
     { name: 'npy header over 10,000 bytes', code: 'ERR_SHM_BAD_NPY', fn: 'open', args: [p('hugeheader.npy')] },
     { name: 'big-endian npy', code: 'ERR_SHM_UNSUPPORTED_NPY', fn: 'open', args: [join(vectors, 'bigendian.npy')] },
-    { name: 'fortran-order npy', code: 'ERR_SHM_UNSUPPORTED_NPY', fn: 'open', args: [join(vectors, 'fortran.npy')] },
     { name: 'structured npy', code: 'ERR_SHM_UNSUPPORTED_NPY', fn: 'open', args: [join(vectors, 'structured.npy')] },
     { name: 'object npy', code: 'ERR_SHM_UNSUPPORTED_NPY', fn: 'open', args: [join(vectors, 'object.npy')] },
     { name: 'offset not a multiple of the item size', code: 'ERR_SHM_MISALIGNED', fn: 'open', args: [raw, [3], { offset: 2 }] },

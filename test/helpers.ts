@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Tinypool from 'tinypool';
-import { ShmArrayError, type ShmErrorCode } from '../dist/index.js';
+import { bfloat16FromBits, bfloat16ToBits, float16FromBits, float16ToBits, HAS_FLOAT16ARRAY, ShmArrayError, type DType, type ShmErrorCode } from '../dist/index.js';
 
 /** Both pool runtimes: every worker behaviour is tested under each. */
 export const RUNTIMES = ['worker_threads', 'child_process'] as const;
@@ -195,4 +195,21 @@ export function inChild(dir: string, body: string, env: NodeJS.ProcessEnv = proc
   } finally {
     rmSync(script, { force: true });
   }
+}
+
+/** Element values of an array of any dtype as numbers: 64-bit integers converted, float16/bfloat16 bits decoded. */
+export function numbersOf(a: { data: ArrayLike<number | bigint>; dtype: DType }): number[] {
+  const out = Array.from(a.data as ArrayLike<number | bigint>, (v) => Number(v));
+  if (a.dtype === 'bfloat16') return out.map(bfloat16FromBits);
+  if (a.dtype === 'float16' && !HAS_FLOAT16ARRAY) return out.map(float16FromBits);
+  return out;
+}
+
+/** Writes `values` into an array of any dtype as its elements: BigInt for 64-bit integers, bits for float16 (Node < 24) and bfloat16. */
+export function setNumbers(a: { data: ArrayLike<number | bigint>; dtype: DType }, values: readonly number[]): void {
+  const data = a.data as unknown as { [i: number]: number | bigint };
+  values.forEach((v, i) => {
+    data[i] =
+      a.dtype === 'int64' ? BigInt(v) : a.dtype === 'uint64' ? BigInt.asUintN(64, BigInt(v)) : a.dtype === 'bfloat16' ? bfloat16ToBits(v) : a.dtype === 'float16' && !HAS_FLOAT16ARRAY ? float16ToBits(v) : v;
+  });
 }

@@ -6,7 +6,7 @@ import { columnStats, createPool, workerFiles, normalize, partialColumnStats, Sh
 import { fillRows } from '../dist/bench/index.js';
 import { finishStats, mergeStats, partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
-import { fixture, mappingsOf, processTree, pssShmem, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { fixture, mappingsOf, numbersOf, processTree, setNumbers, pssShmem, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-jobs-');
 const MiB = 2 ** 20;
@@ -18,17 +18,18 @@ function reference(arrays: readonly SharedArray[], columns: number): { mean: num
   const mean = new Array<number>(columns).fill(0);
   const min = new Array<number>(columns).fill(Infinity);
   const max = new Array<number>(columns).fill(-Infinity);
-  for (const a of arrays) for (let i = 0; i < a.data.length; i++) {
+  const values = arrays.map(numbersOf);
+  for (const data of values) for (let i = 0; i < data.length; i++) {
     const c = i % columns;
-    const x = a.data[i] ?? 0;
+    const x = data[i] ?? 0;
     mean[c] = (mean[c] ?? 0) + x;
     min[c] = Math.min(min[c] ?? Infinity, x);
     max[c] = Math.max(max[c] ?? -Infinity, x);
   }
   for (let c = 0; c < columns; c++) mean[c] = (mean[c] ?? 0) / rows;
   const m2 = new Array<number>(columns).fill(0);
-  for (const a of arrays) for (let i = 0; i < a.data.length; i++) {
-    const d = (a.data[i] ?? 0) - (mean[i % columns] ?? 0);
+  for (const data of values) for (let i = 0; i < data.length; i++) {
+    const d = (data[i] ?? 0) - (mean[i % columns] ?? 0);
     m2[i % columns] = (m2[i % columns] ?? 0) + d * d;
   }
   return { rows, mean, std: m2.map((m) => Math.sqrt(m / rows)), min, max };
@@ -170,6 +171,33 @@ for (const runtime of RUNTIMES) {
       const after = await columnStats(output, { workers: 2, runtime });
       after.mean.forEach((m) => assert.ok(Math.abs(m) < 1e-5, `normalised mean ${m}`));
       after.std.forEach((s) => assert.ok(Math.abs(s - 1) < 1e-5, `normalised std ${s}`));
+    });
+
+    test('int64 (past 2^53), uint64, bool, float16 and bfloat16 inputs: columnStats in workers equals a float64 reference to 1e-9; normalize of int64 into float64 has mean 0 and std 1', async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const rows = 40_001;
+      let seed = 99;
+      const random = (): number => ((seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32);
+      for (const dtype of ['int64', 'uint64', 'bool', 'float16', 'bfloat16'] as const) {
+        const a = store.create(`typed-${dtype}.bin`, [rows, 3], { dtype });
+        const scale = { int64: 2 ** 60, uint64: 2 ** 62, bool: 0, float16: 1000, bfloat16: 1e6 }[dtype];
+        setNumbers(a, Array.from({ length: rows * 3 }, () => (dtype === 'bool' ? Number(random() < 0.3) : dtype === 'uint64' ? Math.floor(random() * scale) : Math.round((random() - 0.5) * scale))));
+        const stats = await columnStats(a, { workers: 2, runtime });
+        const ref = reference([a], 3);
+        close(stats.mean, ref.mean, `${dtype} mean`);
+        close(stats.std, ref.std, `${dtype} std`);
+        assert.deepEqual([stats.min, stats.max], [ref.min, ref.max], dtype);
+      }
+      const input = store.create('z-in.bin', [rows, 3], { dtype: 'int64' });
+      setNumbers(input, Array.from({ length: rows * 3 }, (_, i) => (i % 7) * 2 ** 55 - 3 * 2 ** 55));
+      const output = store.create('z-out.f64', [rows, 3], { dtype: 'float64' });
+      await normalize(input, output, await columnStats(input, { workers: 2, runtime }), { workers: 2, runtime });
+      const z = await columnStats(output, { workers: 2, runtime });
+      z.mean.forEach((m) => assert.ok(Math.abs(m) < 1e-9, `normalised mean ${m}`));
+      z.std.forEach((s) => assert.ok(Math.abs(s - 1) < 1e-9, `normalised std ${s}`));
+      const intOut = store.create('z-out.i32', [rows, 3], { dtype: 'int32' });
+      const err = await rejectsWithCode(normalize(input, intOut, { mean: [0, 0, 0], std: [1, 1, 1] }, { workers: 1, runtime }), 'ERR_SHM_BAD_DTYPE');
+      assert.match(err.message, /z-scores, which int32 cannot hold/);
     });
 
     test('jobs refuse mismatched columns and read-only outputs with a clear code', async () => {

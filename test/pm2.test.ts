@@ -52,7 +52,7 @@ test('pm2 -i 4: one extraction in all, the cache holds the dataset once (its fil
 
     const store = await SharedStore.create({ dir: tmp.dir });
     try {
-      const [expected] = await store.extractZip(zip, { columns: 4 });
+      const [expected] = await store.extractZip(zip, { columns: 4, dtype: 'float32' });
       const pids = new Set<number>();
       for (let i = 0; i < 40 && pids.size < 4; i++) {
         const at = (i * 104_729) % 4_194_304;

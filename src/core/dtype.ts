@@ -1,9 +1,30 @@
 import { ShmArrayError } from './errors.js';
 
-/** The element types shmarray can map. */
-export type DType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'uint8' | 'uint16' | 'uint32';
+/** The element types shmarray can map: numpy's numeric dtypes and bool, and safetensors' bfloat16. */
+export type DType = 'float32' | 'float64' | 'int8' | 'int16' | 'int32' | 'uint8' | 'uint16' | 'uint32' | 'int64' | 'uint64' | 'bool' | 'float16' | 'bfloat16';
 
-/** The typed array that views a mapping of each dtype. */
+/**
+ * Node ≥ 24's `Float16Array` (ES2025), as far as shmarray's types name it: declared here so that a
+ * program compiles without the `esnext.float16` lib. At run time it is the real `Float16Array`.
+ */
+export interface Float16ArrayLike extends ArrayLike<number>, Iterable<number> {
+  [index: number]: number;
+  readonly BYTES_PER_ELEMENT: 2;
+  readonly buffer: ArrayBufferLike;
+  readonly byteLength: number;
+  readonly byteOffset: number;
+  subarray(begin?: number, end?: number): Float16ArrayLike;
+  slice(start?: number, end?: number): Float16ArrayLike;
+  fill(value: number, start?: number, end?: number): this;
+  set(array: ArrayLike<number>, offset?: number): void;
+}
+
+/**
+ * The typed array that views a mapping of each dtype. `bool` is bytes of 0 and 1. `float16` is a
+ * `Float16Array` where the runtime has one (Node ≥ 24), else its raw bits as a `Uint16Array`
+ * ({@link HAS_FLOAT16ARRAY} says which); `bfloat16` is always its raw bits (no typed array reads
+ * it): `float32 = bits << 16`.
+ */
 export interface TypedArrayOf {
   float32: Float32Array;
   float64: Float64Array;
@@ -13,6 +34,11 @@ export interface TypedArrayOf {
   uint8: Uint8Array;
   uint16: Uint16Array;
   uint32: Uint32Array;
+  int64: BigInt64Array;
+  uint64: BigUint64Array;
+  bool: Uint8Array;
+  float16: Float16ArrayLike | Uint16Array;
+  bfloat16: Uint16Array;
 }
 
 /** Any typed array shmarray may hand out. */
@@ -25,6 +51,12 @@ interface DTypeInfo {
   readonly npyCode: string;
 }
 
+type ViewCtor = DTypeInfo['ctor'];
+const Float16 = (globalThis as { Float16Array?: ViewCtor }).Float16Array;
+
+/** True where this runtime has `Float16Array` (Node ≥ 24): float16 data are numbers, not bits. */
+export const HAS_FLOAT16ARRAY: boolean = Float16 !== undefined;
+
 const INFO: Readonly<Record<DType, DTypeInfo>> = {
   float32: { ctor: Float32Array, itemSize: 4, npyCode: 'f4' },
   float64: { ctor: Float64Array, itemSize: 8, npyCode: 'f8' },
@@ -34,6 +66,12 @@ const INFO: Readonly<Record<DType, DTypeInfo>> = {
   uint8: { ctor: Uint8Array, itemSize: 1, npyCode: 'u1' },
   uint16: { ctor: Uint16Array, itemSize: 2, npyCode: 'u2' },
   uint32: { ctor: Uint32Array, itemSize: 4, npyCode: 'u4' },
+  int64: { ctor: BigInt64Array as unknown as ViewCtor, itemSize: 8, npyCode: 'i8' },
+  uint64: { ctor: BigUint64Array as unknown as ViewCtor, itemSize: 8, npyCode: 'u8' },
+  bool: { ctor: Uint8Array, itemSize: 1, npyCode: 'b1' },
+  float16: { ctor: Float16 ?? Uint16Array, itemSize: 2, npyCode: 'f2' },
+  // numpy has no bfloat16 (ml_dtypes' is a void dtype to numpy): no .npy code.
+  bfloat16: { ctor: Uint16Array, itemSize: 2, npyCode: '' },
 };
 
 /** Every supported dtype name, in a stable order. */
@@ -42,7 +80,8 @@ export const DTYPES: readonly DType[] = Object.freeze(Object.keys(INFO) as DType
 /** Checks a user-given dtype name; throws `ERR_SHM_BAD_DTYPE` with the supported list. */
 export function parseDType(value: unknown): DType {
   if (typeof value === 'string' && Object.hasOwn(INFO, value)) return value as DType;
-  // A constructor (dtype: Float32Array) is the common slip: say which name it stands for.
+  // A constructor (dtype: Float32Array) is the common slip: say which name it stands for (Uint8Array and
+  // Uint16Array stand for uint8 and uint16, the first dtypes with that constructor).
   const named = typeof value === 'function' ? DTYPES.find((d) => INFO[d].ctor === value) : undefined;
   const shown = typeof value === 'function' ? `the ${value.name || 'anonymous'} constructor` : typeof value === 'string' ? JSON.stringify(value.slice(0, 40)) : String(value);
   throw new ShmArrayError(
@@ -62,11 +101,17 @@ export function viewOf<D extends DType>(dtype: D, buffer: ArrayBufferLike, byteO
   return new INFO[dtype].ctor(buffer, byteOffset, length) as TypedArrayOf[D];
 }
 
-/** The .npy descr for a dtype, little-endian, e.g. `'<f4'` (`'|u1'` for single bytes). */
+/** The .npy descr for a dtype, little-endian, e.g. `'<f4'` (`'|u1'` for single bytes); `bfloat16` has none (ERR_SHM_BAD_DTYPE). */
 export function npyDescr(dtype: DType): string {
   const { itemSize: size, npyCode } = INFO[dtype];
+  if (npyCode === '') {
+    throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `numpy has no ${dtype} dtype, so it cannot be saved as .npy: write a raw file (or safetensors), or convert it to float32 first.`, { dtype });
+  }
   return `${size === 1 ? '|' : '<'}${npyCode}`;
 }
+
+/** The dtypes a .npy file can hold (every one but bfloat16). */
+const NPY_DTYPES = DTYPES.filter((d) => INFO[d].npyCode !== '');
 
 /**
  * The dtype for a .npy descr. Big-endian data cannot be viewed without a copy, and object,
@@ -75,15 +120,15 @@ export function npyDescr(dtype: DType): string {
 export function dtypeFromDescr(descr: string): DType {
   const order = descr[0];
   const code = descr.slice(1);
-  const found = DTYPES.find((d) => INFO[d].npyCode === code);
+  const found = NPY_DTYPES.find((d) => INFO[d].npyCode === code);
   if (found !== undefined && (order === '<' || order === '|' || (order === '=' && isLittleEndianHost()))) {
     if (order === '|' && INFO[found].itemSize !== 1) throw unsupported(descr, 'multi-byte data needs a byte order');
     return found;
   }
   if (found !== undefined && order === '>') {
-    throw unsupported(descr, 'big-endian data cannot be viewed in place; convert it with arr.astype("<' + code + '")');
+    throw unsupported(descr, `it is big-endian (byte order '>'), and this machine's typed arrays read little-endian, so it cannot be viewed in place; convert it in numpy: np.save(path, arr.astype('<${code}'))`);
   }
-  throw unsupported(descr, `supported dtypes are ${DTYPES.map(npyDescr).join(', ')}`);
+  throw unsupported(descr, `supported dtypes are ${NPY_DTYPES.map(npyDescr).join(', ')}`);
 }
 
 function unsupported(descr: string, why: string): ShmArrayError {

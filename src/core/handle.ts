@@ -30,7 +30,16 @@ export interface SharedHandle<D extends DType = DType> {
   readonly npy: boolean;
   /** The array is a window into a larger raw file (see {@link OpenOptions.window}). */
   readonly window?: boolean;
+  /** `'F'`: a .npy file in Fortran (column-major) order, as its header says; absent means `'C'` (row-major). */
+  readonly order?: Order;
+  /** What extraction changed in the store's copy of an archive's entry (its byte order), if anything. */
+  readonly converted?: string;
+  /** The array is an entry of an archive (an .npz), mapped where it lies in it: `path` is the archive. */
+  readonly inPlace?: boolean;
 }
+
+/** Element order: `'C'` row-major (the last index varies fastest), `'F'` column-major (the first does). */
+export type Order = 'C' | 'F';
 
 /** Options of {@link openShared}. */
 export interface OpenOptions<D extends DType = DType> {
@@ -47,6 +56,8 @@ export interface OpenOptions<D extends DType = DType> {
    * file must be exactly `offset` + the shape's bytes, which catches wrong shapes.
    */
   window?: boolean;
+  /** Element order of a raw file (default `'C'`, row-major); a .npy file's header gives its own, which this must then match. */
+  order?: Order;
 }
 
 /** Options of {@link describeShared}: those of `openShared`, or `columns` for a raw file whose rows follow from its size. */
@@ -58,6 +69,7 @@ export interface DescribeOptions<D extends DType = DType> extends Omit<OpenOptio
 }
 
 export const MODES: readonly Mode[] = ['r', 'r+'];
+export const ORDERS: readonly Order[] = ['C', 'F'];
 export const ADVICE: readonly Advice[] = ['normal', 'sequential', 'random', 'willneed'];
 /** Bytes read at the start of a file: the .npy prefix and a header of up to ~4 KB in one call. */
 const FIRST_READ_BYTES = 4096;
@@ -77,7 +89,7 @@ export interface Inspected {
 export function describeShared(path: string, options: DescribeOptions = {}): SharedHandle {
   if (typeof path !== 'string' || path === '') throw badArgument(`describeShared needs a file path, not ${typeof path}`);
   checkPath(path, "describeShared's path");
-  checkOptions('describeShared', options, { shape: own, columns: integer(1), dtype: own, mode: oneOf(MODES), offset: integer(0), window: boolean });
+  checkOptions('describeShared', options, { shape: own, columns: integer(1), dtype: own, mode: oneOf(MODES), offset: integer(0), window: boolean, order: oneOf(ORDERS) });
   if (options.shape !== undefined && options.columns !== undefined) throw badArgument('describeShared takes shape or columns, not both');
   let shape = options.shape === undefined ? undefined : normalizeShape(options.shape);
   if (options.columns !== undefined) {
@@ -146,6 +158,7 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
     let dtype: DType;
     let offset: number;
     let dims: readonly number[];
+    let order: Order = 'C';
     if (npy) {
       const { size: headerSize } = npyHeaderSize(prefix, path);
       const headerBytes = Math.min(headerSize, size, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES);
@@ -162,6 +175,10 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
       dtype = header.dtype;
       offset = header.dataOffset;
       dims = Object.freeze([...header.shape]);
+      order = header.order;
+      if (options.order !== undefined && options.order !== order) {
+        throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${path} is in ${order === 'F' ? 'Fortran (F)' : 'C'} order, not ${options.order}; drop the order option.`, { path, order });
+      }
     } else {
       if (shape === undefined) {
         throw new ShmArrayError('ERR_SHM_BAD_SHAPE', `${path} is a raw file, so openShared needs its shape, e.g. openShared(path, [rows, columns]).`, { path, reason: 'raw-without-shape' });
@@ -170,6 +187,8 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
       offset = options.offset ?? 0;
       if (!Number.isSafeInteger(offset) || offset < 0) throw badArgument(`offset must be a non-negative integer, not ${String(offset)}`);
       dims = shape;
+      order = options.order ?? 'C';
+      if (order !== 'C' && order !== 'F') throw badArgument(`order must be 'C' or 'F', not ${JSON.stringify(order)}`);
     }
     if (offset % itemSize(dtype) !== 0) {
       throw new ShmArrayError('ERR_SHM_MISALIGNED', `The data of ${path} starts at byte ${offset}, which is not a multiple of ${itemSize(dtype)} (the size of ${dtype}); a typed array cannot view it in place.`, { path, offset, itemSize: itemSize(dtype) });
@@ -185,7 +204,7 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
         { path, expectedBytes: expected, actualBytes: size, shape: [...dims], dtype },
       );
     }
-    return { handle: { path, shape: dims, dtype, offset, mode, npy, ...(window ? { window } : {}) }, fd, length };
+    return { handle: { path, shape: dims, dtype, offset, mode, npy, ...(window ? { window } : {}), ...(order === 'F' ? { order } : {}) }, fd, length };
   } catch (err) {
     fs.closeSync(fd);
     throw err;
@@ -253,5 +272,6 @@ export function checkHandle(value: object, fn = 'openShared'): SharedHandle {
   checkPath(h.path, 'handle.path');
   const mode = h.mode;
   if (mode !== 'r' && mode !== 'r+') throw badArgument(`handle.mode must be 'r' or 'r+', not ${JSON.stringify(mode)}`);
-  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset as number, mode, npy: h.npy as boolean, window: h.window === true };
+  if (h.order !== undefined && h.order !== 'C' && h.order !== 'F') throw badArgument(`handle.order must be 'C' or 'F', not ${JSON.stringify(h.order)}`);
+  return { path: h.path, shape: normalizeShape(h.shape), dtype: parseDType(h.dtype), offset: h.offset as number, mode, npy: h.npy as boolean, window: h.window === true, ...(h.order === 'F' ? { order: 'F' as const } : {}), ...(typeof h.converted === 'string' ? { converted: h.converted } : {}), ...(h.inPlace === true ? { inPlace: true } : {}) };
 }

@@ -53,7 +53,7 @@ export function openSharedCached(handle: SharedHandle): SharedArray {
   // The same checks as openShared's, before the handle's path is stat'ed or becomes a key.
   if (typeof handle !== 'object' || handle === null) throw badArgument('openSharedCached needs a handle (array.handle)');
   checkHandle(handle);
-  const key = JSON.stringify([handle.path, handle.shape, handle.dtype, handle.offset, handle.mode, handle.npy]);
+  const key = JSON.stringify([handle.path, handle.shape, handle.dtype, handle.offset, handle.mode, handle.npy, handle.window === true, handle.order ?? 'C']);
   const st = statOrNull(handle.path);
   const hit = cache.get(key);
   if (hit !== undefined && st !== null && identity(st) === hit.identity && !hit.array.closed) {

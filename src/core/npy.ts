@@ -1,4 +1,4 @@
-import { dtypeFromDescr, npyDescr, type DType } from './dtype.js';
+import { dtypeFromDescr, itemSize as itemSizeOf, npyDescr, type DType } from './dtype.js';
 import { ShmArrayError } from './errors.js';
 
 /** The first six bytes of every .npy file. */
@@ -16,6 +16,8 @@ export interface NpyHeader {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly dataOffset: number;
+  /** `'F'` when the header says fortran_order and the array has 2 or more axes (1-D data is both). */
+  readonly order: 'C' | 'F';
 }
 
 /** True when `bytes` starts with the .npy magic string (the extension is never trusted). */
@@ -45,7 +47,8 @@ export function npyHeaderSize(prefix: Uint8Array, path: string): { version: 1 | 
 /**
  * Parses a complete .npy header (all `size` bytes from {@link npyHeaderSize}).
  * Throws `ERR_SHM_BAD_NPY` for malformed text and `ERR_SHM_UNSUPPORTED_NPY` for layouts that
- * cannot be viewed in place (fortran order, big-endian, object or structured dtypes).
+ * cannot be viewed in place (big-endian, object, string or structured dtypes). Fortran order is
+ * read as it is: `order` says it.
  */
 export function parseNpyHeader(bytes: Uint8Array, path: string): NpyHeader {
   const { version, size } = npyHeaderSize(bytes, path);
@@ -75,19 +78,44 @@ export function parseNpyHeader(bytes: Uint8Array, path: string): NpyHeader {
     if (err instanceof ShmArrayError) throw new ShmArrayError(err.code, `${path}: ${err.message}`, { ...err.details, path });
     throw err;
   }
-  if (fortran && shape.length > 1) {
-    throw new ShmArrayError('ERR_SHM_UNSUPPORTED_NPY', `${path} is in Fortran (column-major) order; save it with np.ascontiguousarray(arr) first.`, { path });
+  return { version, dtype, shape: shape as number[], dataOffset: size, order: fortran && shape.length > 1 ? 'F' : 'C' };
+}
+
+/**
+ * For a complete .npy header whose dtype is big-endian (`'>f4'`, …) and otherwise supported: the
+ * same header with the little-endian descr (same length, so the data offset is unchanged) and the
+ * item size to swap the data by. Undefined for any other header (little-endian, single bytes, or
+ * a dtype shmarray does not map: parseNpyHeader then says why).
+ */
+export function littleEndianHeader(bytes: Uint8Array, path: string): { header: Uint8Array; itemSize: number; descr: string } | undefined {
+  const { version, size } = npyHeaderSize(bytes, path);
+  if (bytes.length < size || size - (version === 1 ? 10 : 12) > NPY_MAX_HEADER_BYTES) return undefined;
+  const textStart = version === 1 ? 10 : 12;
+  const text = new TextDecoder(version === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(textStart, size));
+  const descr = parseDict(text, path).get('descr');
+  if (typeof descr !== 'string' || descr[0] !== '>') return undefined;
+  let dtype: DType;
+  try {
+    dtype = dtypeFromDescr(`<${descr.slice(1)}`);
+  } catch {
+    return undefined;
   }
-  return { version, dtype, shape: shape as number[], dataOffset: size };
+  // The descr is the only value of the three that can start with '>' (the keys never do).
+  const swapped = text.replace(/(['"])>/, '$1<');
+  const encoded = new TextEncoder().encode(swapped);
+  if (encoded.length !== size - textStart) return undefined; // a non-ASCII latin1 header: left as it is (and refused)
+  const header = Uint8Array.from(bytes.subarray(0, size));
+  header.set(encoded, textStart);
+  return { header, itemSize: itemSizeOf(dtype), descr };
 }
 
 /**
  * Encodes a version 1.0 header whose data starts on a 64-byte boundary, as numpy ≥ 1.20 writes it,
  * so every dtype's view is aligned. Falls back to version 2.0 only for headers over 65,535 bytes.
  */
-export function encodeNpyHeader(dtype: DType, shape: readonly number[]): Uint8Array {
+export function encodeNpyHeader(dtype: DType, shape: readonly number[], order: 'C' | 'F' = 'C'): Uint8Array {
   const tuple = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
-  const dict = `{'descr': '${npyDescr(dtype)}', 'fortran_order': False, 'shape': ${tuple}, }`;
+  const dict = `{'descr': '${npyDescr(dtype)}', 'fortran_order': ${order === 'F' ? 'True' : 'False'}, 'shape': ${tuple}, }`;
   // Version 1.0 stores the header length in 2 bytes; 64 covers the padding.
   const v1 = dict.length + 1 + 64 <= 0xffff;
   const fixed = v1 ? 10 : 12;

@@ -1,12 +1,12 @@
 import * as fs from 'node:fs';
 import { itemSize, parseDType, viewOf, type DType, type TypedArrayOf } from './dtype.js';
 import { badArgument, ShmArrayError } from './errors.js';
-import { ADVICE, checkHandle, inspect, MODES, type Mode, type OpenOptions, type SharedHandle } from './handle.js';
+import { ADVICE, checkHandle, inspect, MODES, ORDERS, type Mode, type OpenOptions, type Order, type SharedHandle } from './handle.js';
 import { mapFile, maxTypedArrayLength, residentPages, sync, unmap, type Advice, type Mapping } from './native.js';
 import { boolean, checkOptions, checkPath, integer, oneOf, own } from './options.js';
 import { elementCount, normalizeShape, type ShapeLike } from './shape.js';
 
-export type { Mode, OpenOptions, SharedHandle } from './handle.js';
+export type { Mode, OpenOptions, Order, SharedHandle } from './handle.js';
 
 /**
  * A typed-array view over a memory-mapped file. `data` is the mapping itself, never a copy:
@@ -20,6 +20,12 @@ export class SharedArray<D extends DType = DType> {
   readonly mode: Mode;
   readonly npy: boolean;
   readonly window: boolean;
+  /** `'C'` row-major, or `'F'`: a Fortran-ordered .npy file, mapped as it is (`data[i + rows·j]` is element [i, j]). */
+  readonly order: Order;
+  /** Set when extraction changed the store's copy of an archive's entry: it says what (a big-endian .npy made little-endian). */
+  readonly converted: string | undefined;
+  /** True for an array mapped where it lies inside an archive (an .npz entry): `path` is the archive, `offset` where its data starts. */
+  readonly inPlace: boolean;
   readonly byteLength: number;
   #data: TypedArrayOf[D] | undefined;
   #mapping: Mapping | undefined;
@@ -34,6 +40,9 @@ export class SharedArray<D extends DType = DType> {
     this.mode = handle.mode;
     this.npy = handle.npy;
     this.window = handle.window === true;
+    this.order = handle.order ?? 'C';
+    this.converted = handle.converted;
+    this.inPlace = handle.inPlace === true;
     this.byteLength = data.byteLength;
     this.#data = data;
     this.#mapping = mapping;
@@ -54,7 +63,7 @@ export class SharedArray<D extends DType = DType> {
   get handle(): SharedHandle<D> {
     if (this.#data === undefined) throw this.#closedError('handle');
     const h = { path: this.path, shape: [...this.shape], dtype: this.dtype, offset: this.offset, mode: this.mode, npy: this.npy };
-    return this.window ? { ...h, window: true } : h;
+    return { ...h, ...(this.window ? { window: true } : {}), ...(this.order === 'F' ? { order: this.order } : {}), ...(this.converted !== undefined ? { converted: this.converted } : {}), ...(this.inPlace ? { inPlace: true } : {}) };
   }
 
   /** True once close() was called. */
@@ -65,6 +74,13 @@ export class SharedArray<D extends DType = DType> {
   /** A view (subarray, no copy) of row `i`: the elements `shape[1] × shape[2] × …` at index i. */
   row(i: number): TypedArrayOf[D] {
     const data = this.data;
+    if (this.order === 'F' && this.shape.length > 1) {
+      throw new ShmArrayError(
+        'ERR_SHM_BAD_ARGUMENT',
+        `Row ${String(i)} of ${this.path} is not one piece of memory: the array is in Fortran (column-major) order, so a row's elements lie ${this.shape[0]} apart. Read data[i + ${this.shape[0]}·j], or save it C-ordered (np.ascontiguousarray).`,
+        { path: this.path, order: 'F' },
+      );
+    }
     const rows = this.shape[0] ?? 1;
     if (!Number.isSafeInteger(i) || i < 0 || i >= rows) {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `Row ${String(i)} is out of range: ${this.path} has ${rows} rows.`, { row: String(i), rows });
@@ -142,18 +158,20 @@ export function openShared(target: string | SharedHandle, shape?: ShapeLike, opt
   if (typeof target === 'object' && target !== null) {
     if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');
     const h = checkHandle(target);
-    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true }, 'normal', h.npy);
+    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true, order: h.order ?? 'C' }, 'normal', h.npy, { converted: h.converted, inPlace: h.inPlace });
   }
   if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
   checkPath(target, "openShared's path");
-  checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean });
+  checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean, order: oneOf(ORDERS) });
   return open(target, shape === undefined ? undefined : normalizeShape(shape), options, options.advice ?? 'normal', undefined);
 }
 
-function open(path: string, shape: readonly number[] | undefined, options: OpenOptions, advice: Advice, expectNpy: boolean | undefined): SharedArray {
+function open(path: string, shape: readonly number[] | undefined, options: OpenOptions, advice: Advice, expectNpy: boolean | undefined, from: Pick<SharedHandle, 'converted' | 'inPlace'> = {}): SharedArray {
   const { handle, fd, length } = inspect(path, shape, options, expectNpy);
   try {
-    return mapView(handle, fd, length, advice);
+    // What extraction did, and that an array lies inside an archive, travel with the handle: the file cannot say them.
+    const extra = { ...(from.converted !== undefined ? { converted: from.converted } : {}), ...(from.inPlace === true ? { inPlace: true } : {}) };
+    return mapView({ ...handle, ...extra }, fd, length, advice);
   } finally {
     fs.closeSync(fd);
   }

@@ -1,4 +1,5 @@
 /** The data jobs users call: column statistics and normalisation, fanned out over a worker pool (statistics with `workers: 0`: in the calling thread). */
+import { HAS_FLOAT16ARRAY, type DType } from '../core/dtype.js';
 import { abortedError, kindOf, ShmArrayError } from '../core/errors.js';
 import { checkOptions, integer } from '../core/options.js';
 import { fileURLToPath } from 'node:url';
@@ -50,6 +51,13 @@ function handleOf(a: unknown, fn: string): SharedHandle {
 }
 
 function columnsOf(h: SharedHandle): number {
+  if (h.order === 'F' && h.shape.length > 1) {
+    throw new ShmArrayError(
+      'ERR_SHM_BAD_SHAPE',
+      `${h.path} is in Fortran (column-major) order; column jobs read rows. Save it C-ordered (np.save(path, np.ascontiguousarray(arr))), or pass each column as a 1-D array.`,
+      { path: h.path, order: 'F' },
+    );
+  }
   if (h.shape.length > 2) {
     throw new ShmArrayError('ERR_SHM_BAD_SHAPE', `${h.path} has shape [${h.shape.join(', ')}]; column jobs take 1-D or 2-D arrays.`, { path: h.path });
   }
@@ -112,7 +120,7 @@ async function statsHere(handles: readonly SharedHandle[], columns: number, sign
       const rows = array.length / columns;
       for (let from = 0; from < rows; from += rowsPerSlice) {
         if (signal?.aborted === true) throw abortedError(signal);
-        acc = mergeStats(acc, partialStats(array.data, columns, from, Math.min(rows, from + rowsPerSlice)));
+        acc = mergeStats(acc, partialStats(array.data, columns, from, Math.min(rows, from + rowsPerSlice), array.dtype));
         await new Promise((resolve) => setImmediate(resolve)); // timers, signals and I/O between slices
       }
     } finally {
@@ -122,8 +130,11 @@ async function statsHere(handles: readonly SharedHandle[], columns: number, sign
   return acc;
 }
 
+/** What normalize writes into: floats it writes as numbers (float16 where the runtime has Float16Array). */
+const OUTPUT_DTYPES: readonly DType[] = HAS_FLOAT16ARRAY ? ['float32', 'float64', 'float16'] : ['float32', 'float64'];
+
 /**
- * Writes the z-scores of `input`'s rows, (x − mean) / std per column, into `output` (a writable
+ * Writes the z-scores of `input`'s rows (of any dtype), (x − mean) / std per column, into `output` (a writable
  * array of the same shape) in workers; nothing but row ranges travels in messages.
  */
 export async function normalize(input: ArrayOrHandle, output: ArrayOrHandle, stats: Pick<ColumnStats, 'mean' | 'std'>, options: JobOptions = {}): Promise<void> {
@@ -134,6 +145,10 @@ export async function normalize(input: ArrayOrHandle, output: ArrayOrHandle, sta
   if (!sameShape(inH.shape, outH.shape)) {
     throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `normalize needs an output of shape [${inH.shape.join(', ')}], not [${outH.shape.join(', ')}].`, { path: outH.path });
   }
+  if (!OUTPUT_DTYPES.includes(outH.dtype)) {
+    throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `normalize writes z-scores, which ${outH.dtype} cannot hold: make ${outH.path} ${OUTPUT_DTYPES.join(' or ')}.`, { path: outH.path, dtype: outH.dtype });
+  }
+  columnsOf(outH); // written row by row too: a Fortran-ordered output is refused as the input is
   const columns = columnsOf(inH);
   if (stats.mean.length !== columns || stats.std.length !== columns) {
     throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `normalize got statistics for ${stats.mean.length} columns; ${inH.path} has ${columns}.`, { path: inH.path });

@@ -3,8 +3,9 @@
  * count, mean, M2 (sum of squared deviations), min and max per column in float64, and parts merge
  * with Chan et al.'s parallel formula, so the split across workers does not change the answer.
  */
-import type { NumericArray } from '../core/dtype.js';
+import type { DType, NumericArray } from '../core/dtype.js';
 import { columnSums } from '../core/native.js';
+import { DECODE_BLOCK_ELEMENTS, decodeInto, readsAsNumbers } from '../core/numbers.js';
 
 /** Statistics of one part of the rows (plain data: it travels back from workers). */
 export interface PartialStats {
@@ -34,14 +35,31 @@ export function emptyStats(columns: number): PartialStats {
 }
 
 /**
- * Statistics of rows [from, to) of `data` (row-major, `columns` per row). Sums are taken of
- * x − shift (the part's first row, see {@link shiftOf}), blocked, in float64: one pass over the data. Float32 data
- * (the common case) goes to the addon's C kernel, about 5× this file's JS; other dtypes to
- * {@link partialStatsJs}. Both give the same statistics up to float64 rounding.
+ * Statistics of rows [from, to) of `data` (row-major, `columns` per row, of `dtype`). Sums are
+ * taken of x − shift (the part's first row, see {@link shiftOf}), blocked, in float64: one pass
+ * over the data. Float32 data (the common case) goes to the addon's C kernel, about 5× this file's
+ * JS; other dtypes to {@link partialStatsJs}; 64-bit integers, bfloat16 and float16 bits are
+ * decoded to float64 a block at a time first. All give the same statistics up to float64 rounding.
+ * `dtype` tells float16 bits from uint16 (both a Uint16Array); without it the array's type decides.
  */
-export function partialStats(data: NumericArray, columns: number, from: number, to: number): PartialStats {
+export function partialStats(data: NumericArray, columns: number, from: number, to: number, dtype?: DType): PartialStats {
+  if (dtype !== undefined && !readsAsNumbers(dtype)) return decodedStats(data, dtype, columns, from, to);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return decodedStats(data, data instanceof BigInt64Array ? 'int64' : 'uint64', columns, from, to);
   if (!(data instanceof Float32Array) || to <= from) return partialStatsJs(data, columns, from, to);
   return fromSums(columnSums(data, columns, from, to), data, columns, from, to);
+}
+
+/** {@link partialStats} of data that does not read as numbers: decoded a block of rows at a time, the blocks merged. */
+function decodedStats(data: NumericArray, dtype: DType, columns: number, from: number, to: number): PartialStats {
+  const rowsPer = Math.max(1, Math.floor(DECODE_BLOCK_ELEMENTS / columns));
+  const scratch = new Float64Array(Math.min(to - from, rowsPer) * columns);
+  let acc = emptyStats(columns);
+  for (let start = from; start < to; start += rowsPer) {
+    const end = Math.min(to, start + rowsPer);
+    decodeInto(dtype, data, start * columns, end * columns, scratch);
+    acc = mergeStats(acc, partialStatsJs(scratch, columns, 0, end - start));
+  }
+  return acc;
 }
 
 /** {@link partialStats} in JavaScript, for every dtype (and the benchmark's comparison). */

@@ -21,7 +21,8 @@ export default function stats(task: StatsTask): PartialStats {
   pruneMapCache(); // a disposed store's pages are released by the next task at the latest
   let acc = emptyStats(task.columns);
   for (const s of task.segments) {
-    acc = mergeStats(acc, partialStats(openSharedCached(s.data).data, task.columns, s.from, s.to));
+    const array = openSharedCached(s.data);
+    acc = mergeStats(acc, partialStats(array.data, task.columns, s.from, s.to, array.dtype));
   }
   return acc;
 }

@@ -17,7 +17,7 @@ import type { DType } from '../core/dtype.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { forget, removeOnExit } from '../core/cleanup.js';
 import { tryLock } from '../core/native.js';
-import { checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
+import { boolean, checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
 import { normalizeShape, type ShapeLike } from '../core/shape.js';
 import { openShared, type AnySharedArray, type SharedArray } from '../core/shared-array.js';
 import { diskSpace } from '../core/files.js';
@@ -27,7 +27,8 @@ import {
   cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
-import { extractArchive, safeName, zipUncompressedBytes, type ExtractOptions } from './zip.js';
+import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
+import { mapInPlace, npzRecord, planNpz, type OpenNpzOptions } from '../core/npz.js';
 
 export type { CacheEntryInfo } from './cache-layout.js';
 
@@ -235,8 +236,48 @@ export class SharedCache {
     checkPath(zipPath, "cache.extractZip's zipPath");
     checkOptions('cache.extractZip', options, { shape: own, columns: integer(1), dtype: own, ...WAIT_OPTIONS });
     const { timeout, signal, ...shaping } = options;
+    return this.#archiveEntry(zipPath, shaping, jobSignal({ timeout, signal }));
+  }
+
+  /**
+   * {@link SharedStore.extractNpz} for the machine: the arrays of an .npz by numpy's names. Those
+   * that map in place are mapped from the archive itself (every process mapping it shares its page
+   * cache: there is nothing to copy once); the others — compressed, misaligned, big-endian — are
+   * extracted once per machine into one cache entry, held until each of its arrays is closed.
+   */
+  async extractNpz(npzPath: string, options: OpenNpzOptions & WaitOptions = {}): Promise<Record<string, AnySharedArray>> {
+    checkPath(npzPath, "cache.extractNpz's npzPath");
+    checkOptions('cache.extractNpz', options, { verify: boolean, ...WAIT_OPTIONS });
+    const plan = planNpz(npzPath);
+    const only = plan.filter((e) => e.handle === undefined).map((e) => e.name);
+    const entry = only.length === 0 ? undefined : await this.#archiveEntry(npzPath, { only: new Set(only) }, jobSignal(options));
+    const out = npzRecord();
+    let next = 0;
+    try {
+      for (const e of plan) out[e.key] = e.handle === undefined ? (entry?.arrays[next++] as AnySharedArray) : mapInPlace(e, options.verify ?? true);
+    } catch (err) {
+      for (const a of Object.values(out)) if (a.inPlace) a.close();
+      entry?.release();
+      throw err;
+    }
+    return out;
+  }
+
+  /**
+   * The cache entry of an archive's entries (all, or those in `shaping.only`), keyed by the
+   * archive's identity and the shaping, extracted by the one builder of the machine.
+   */
+  #archiveEntry(zipPath: string, shaping: ArchiveOptions, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const identity = zipIdentity(zipPath);
-    const key = `zip:${JSON.stringify({ ...identity, shape: shaping.shape === undefined ? null : normalizeShape(shaping.shape), columns: shaping.columns ?? null, dtype: shaping.dtype ?? null })}`;
+    const { only, ...rest } = shaping;
+    const key = `zip:${JSON.stringify({
+      ...identity,
+      shape: rest.shape === undefined ? null : normalizeShape(rest.shape),
+      columns: rest.columns ?? null,
+      dtype: rest.dtype ?? null,
+      // Only when given, so the keys of whole archives are what they were.
+      ...(only === undefined ? {} : { only: [...only].sort() }),
+    })}`;
     return this.#acquire(key, async (b) => {
       b.reserve(await zipUncompressedBytes(zipPath));
       const handles = await extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
@@ -245,7 +286,7 @@ export class SharedCache {
         throw new ShmArrayError('ERR_SHM_IO', `${zipPath} changed while it was being extracted into the cache; nothing was kept. Try again once it is complete.`, { path: zipPath });
       }
       return handles;
-    }, jobSignal({ timeout, signal }));
+    }, signal);
   }
 
   /** The sealed entries, least recently used first, with their holders. */

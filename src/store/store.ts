@@ -14,6 +14,7 @@ import { EXTRACT_ALL_OPTIONS, extractArchives, type ExtractAllOptions } from './
 import type { ShapeLike } from '../core/shape.js';
 import { createShared } from '../core/create-shared.js';
 import { openShared, type AnySharedArray, type SharedArray, type SharedHandle } from '../core/shared-array.js';
+import { mapInPlace, npzRecord, planNpz, type NpzEntry, type OpenNpzOptions } from '../core/npz.js';
 import { extractArchive, safeName, zipEntries, zipUncompressedBytes, type ExtractOptions, type ZipEntryInfo } from './zip.js';
 
 /** Options of {@link SharedStore.create}. */
@@ -141,6 +142,25 @@ export class SharedStore implements AsyncDisposable, Disposable {
   }
 
   /**
+   * The arrays of an .npz archive (np.savez, np.savez_compressed) by numpy's names (`X`, `y`;
+   * `arr_0` … for positional arrays). An entry stored uncompressed whose data is aligned for its
+   * dtype is mapped in place from the archive (`array.inPlace`, `array.path` the .npz: nothing is
+   * copied); the others — compressed, misaligned, big-endian (made little-endian, `array.converted`)
+   * — are extracted into the store. `verify` (default true) checks in-place entries' CRC-32 once.
+   */
+  async extractNpz(npzPath: string, options: OpenNpzOptions = {}): Promise<Record<string, AnySharedArray>> {
+    checkPath(npzPath, "store.extractNpz's npzPath");
+    checkOptions('store.extractNpz', options, { verify: boolean });
+    this.#check();
+    const plan = planNpz(npzPath);
+    const toExtract = plan.filter((e) => e.handle === undefined);
+    const handles = toExtract.length === 0 ? [] : await extractArchive(npzPath, this.dir, this.#archivePrefix(), { only: new Set(toExtract.map((e) => e.name)) }, undefined, availableParallelism());
+    const arrays = npzArrays(plan, handles, options.verify ?? true);
+    this.#track(Object.values(arrays));
+    return arrays;
+  }
+
+  /**
    * Extracts many archives, `workers` at a time on the addon's threads in this process, or one
    * task per archive in `pool` when one is given (its workers write the files and return only
    * handles). The result lists the arrays in archive order, then entry order. If any archive
@@ -232,6 +252,24 @@ export class SharedStore implements AsyncDisposable, Disposable {
   #check(): void {
     if (this.#disposed) throw new ShmArrayError('ERR_SHM_CLOSED', `The store ${this.dir} was disposed; create a new one.`, { path: this.dir });
   }
+}
+
+/**
+ * An .npz's arrays by name: in place where {@link planNpz} found them so, else the extracted
+ * `handles` (in the archive's order, as the plan lists them). All or nothing, as {@link openAll}.
+ */
+function npzArrays(plan: readonly NpzEntry[], handles: readonly SharedHandle[], verify: boolean): Record<string, AnySharedArray> {
+  const extracted = openAll(handles);
+  const out = npzRecord();
+  let next = 0;
+  try {
+    for (const e of plan) out[e.key] = e.handle === undefined ? (extracted[next++] as AnySharedArray) : mapInPlace(e, verify);
+  } catch (err) {
+    for (const a of [...Object.values(out), ...extracted]) a.close();
+    for (const h of handles) rmSync(h.path, { force: true });
+    throw err;
+  }
+  return out;
 }
 
 /** Maps freshly extracted files; if one cannot be mapped, none stays mapped and the files are removed. */

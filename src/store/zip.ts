@@ -12,10 +12,11 @@ import type { Readable } from 'node:stream';
 import { constants as zlibConstants, inflateRawSync } from 'node:zlib';
 import type yauzl from 'yauzl';
 import { parseDType, type DType } from '../core/dtype.js';
-import { badZip, openCheckedZip } from './zip-check.js';
+import { badZip, openCheckedZip } from '../core/zip-directory.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { inflateEntries, type InflateResult, type InflateSpec } from '../core/native.js';
 import { isNpy } from '../core/npy.js';
+import { toLittleEndian } from './byte-order.js';
 import { describeShared, rawShape, type SharedHandle } from '../core/handle.js';
 import { diskSpace, readAt } from '../core/files.js';
 import type { ShapeLike } from '../core/shape.js';
@@ -31,6 +32,11 @@ export interface ExtractOptions<D extends DType = DType> {
    * .npy entry of another dtype is refused (`ERR_SHM_BAD_DTYPE`), so the result is typed by it.
    */
   dtype?: D;
+}
+
+/** {@link ExtractOptions}, and for the library's own callers the entries to extract (by name; the others are skipped). */
+export interface ArchiveOptions extends ExtractOptions {
+  only?: ReadonlySet<string>;
 }
 
 const DEFLATE = 8;
@@ -243,21 +249,22 @@ function partName(final: string, token: string): string {
 export type InflateTurn = () => Promise<() => void>;
 
 /**
- * Extracts every file entry of `zipPath` into `dir` as `<prefix><index>-<safe name>`, read-only,
- * and returns their handles (nothing is mapped). Raw entries are shaped by `options`; .npy entries by their header. Entries are
+ * Extracts every file entry of `zipPath` (or those named in `options.only`) into `dir` as
+ * `<prefix><index>-<safe name>`, read-only, and returns their handles in the archive's order (nothing is mapped). Raw entries are shaped by `options`; .npy entries by their header. Entries are
  * inflated into temporary files named with `token` (see {@link partName}); only when all are
  * complete are they linked to their names. On any error every file this call created — and only
  * those — is removed, so the directory is as it was, whatever other calls do in it meanwhile.
  * With `turn`, the inflation waits for a turn (the directory is read and the outputs made first).
  */
-export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ExtractOptions = {}, token = randomBytes(6).toString('hex'), threads = 1, signal?: AbortSignal, turn?: InflateTurn): Promise<SharedHandle[]> {
+export async function extractArchive(zipPath: string, dir: string, prefix: string, options: ArchiveOptions = {}, token = randomBytes(6).toString('hex'), threads = 1, signal?: AbortSignal, turn?: InflateTurn): Promise<SharedHandle[]> {
   if (signal?.aborted === true) throw abortedError(signal);
   const dtype = parseDType(options.dtype ?? 'float32');
   const zip = await openZip(zipPath);
   const created: string[] = [];
   const handles: SharedHandle[] = [];
   try {
-    const files = await listFiles(zip, zipPath);
+    const only = options.only;
+    const files = (await listFiles(zip, zipPath)).filter((f) => only === undefined || only.has(f.name));
     const total = files.reduce((s, f) => s + f.entry.uncompressedSize, 0);
     const { free } = diskSpace(dir);
     if (total > free) {
@@ -301,6 +308,13 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
     } finally {
       await Promise.all(outs.map((fh) => fh.close()));
     }
+    // Big-endian .npy entries: this copy is the store's own, so it is made little-endian (and says so).
+    const converted = new Map<string, string>();
+    for (const { part, head } of done) {
+      if (!isNpy(head)) continue;
+      const descr = toLittleEndian(part);
+      if (descr !== undefined) converted.set(part, descr);
+    }
     for (const { part } of done) await chmod(part, 0o400);
     for (const { final, part } of done) {
       // link, not rename: an existing file of that name is never replaced (ERR_SHM_EXISTS).
@@ -312,14 +326,15 @@ export async function extractArchive(zipPath: string, dir: string, prefix: strin
       created.push(final);
       await rm(part);
     }
-    for (const { final, head, entry, name } of done) {
+    for (const { final, part, head, entry, name } of done) {
       const npy = isNpy(head);
       const what = `${zipPath}: entry ${JSON.stringify(name)}`;
       const h = npy ? describeShared(final) : describeShared(final, { shape: rawShape(entry.uncompressedSize, dtype, options, what, { path: zipPath, entry: name }), dtype });
       if (options.dtype !== undefined && h.dtype !== options.dtype) {
         throw new ShmArrayError('ERR_SHM_BAD_DTYPE', `${what} is a .npy of ${h.dtype}, not the ${options.dtype} asked for; give dtype: '${h.dtype}', or leave dtype out to take each entry's own.`, { path: zipPath, entry: name, dtype: h.dtype, expected: options.dtype });
       }
-      handles.push(h);
+      const was = converted.get(part);
+      handles.push(was === undefined ? h : { ...h, converted: `byte order: the archive's entry is big-endian ('${was}'); this copy is little-endian` });
     }
     return handles;
   } catch (err) {

@@ -4,7 +4,7 @@ import os
 import numpy as np
 
 here = os.path.dirname(os.path.abspath(__file__))
-for name in ["float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32"]:
+for name in ["float32", "float64", "int8", "int16", "int32", "uint8", "uint16", "uint32", "int64", "uint64", "bool", "float16"]:
     a = (np.arange(24).reshape(4, 6) * 3 - 17).astype(name)
     if name.startswith("float"):
         a = a / np.array(7, dtype=name)

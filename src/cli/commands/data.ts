@@ -2,7 +2,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  addonPath, choosePlacement, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  addonPath, choosePlacement, HAS_FLOAT16ARRAY, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../bench/table.js';
@@ -211,6 +211,15 @@ function writeFileAtomic(path: string, text: string): void {
   }
 }
 
+/** What the typed array of a dtype is, where that is not plain. */
+const DTYPE_NOTES: Partial<Record<DType, string>> = {
+  int64: ' (BigInt64Array)',
+  uint64: ' (BigUint64Array)',
+  bool: ' (Uint8Array of 0 and 1)',
+  float16: HAS_FLOAT16ARRAY ? ' (Float16Array)' : ' (its bits as a Uint16Array: this Node has no Float16Array; float16FromBits decodes)',
+  bfloat16: ' (its bits as a Uint16Array; bfloat16FromBits decodes)',
+};
+
 /** Shape, dtype, size and residency of a data file, and where a store for it would go; or the compression engine. */
 export function infoCommand(file: string | undefined, o: DataOptions & { engine?: boolean }): void {
   if (o.engine === true || file === undefined) {
@@ -233,6 +242,7 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
     format: a.npy ? 'npy' : 'raw',
     shape: a.shape,
     dtype: a.dtype,
+    order: a.order,
     offset: a.offset,
     bytes: a.byteLength,
     residentPages: resident,
@@ -248,7 +258,8 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
   console.log(`${facts.path}
   format    ${facts.format}
   shape     [${facts.shape.join(', ')}]
-  dtype     ${facts.dtype}
+  dtype     ${facts.dtype}${DTYPE_NOTES[facts.dtype] ?? ''}
+  order     ${facts.order === 'F' ? 'F (column-major: Fortran order, as the header says)' : 'C (row-major)'}
   bytes     ${facts.bytes} (${formatBytes(facts.bytes)}; data at offset ${facts.offset})
   resident  ${total === 0 ? 'nothing mapped' : `${resident} of ${total} pages (${((100 * resident) / total).toFixed(1)}%)`}
   store     a store for it would go in ${facts.storeDir}: ${facts.storeReason}`);

@@ -4,7 +4,8 @@
  * instead of an out-of-range read that crashes the process inside a callback (a zip64 locator
  * pointing past 2^53), silently dropped entries (a count that disagrees with the directory),
  * overlapping entries (one compressed stream inflated many times), impossible declared sizes
- * (written for gigabytes before the lie shows), or a hang (a FIFO given as the archive).
+ * (written for gigabytes before the lie shows), or a hang (a FIFO given as the archive). The
+ * checked directory is also what reads an .npz synchronously (npz.ts): no zip library is needed.
  */
 import { closeSync, constants, fstatSync, openSync } from 'node:fs';
 import { fsError, ShmArrayError } from '../core/errors.js';
@@ -35,9 +36,18 @@ function u64(b: Buffer, at: number): number {
 interface CentralEntry {
   name: string;
   method: number;
+  /** The CRC-32 of its uncompressed bytes, as the directory records it. */
+  crc: number;
+  /** General purpose flags (bit 0: encrypted). */
+  flags: number;
   compressedSize: number;
   uncompressedSize: number;
   localOffset: number;
+}
+
+/** An entry of a checked archive: where its (compressed) data lies in the file, checked to lie inside it. */
+export interface ZipDirectoryEntry extends Readonly<CentralEntry> {
+  readonly dataStart: number;
 }
 
 function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] {
@@ -73,8 +83,10 @@ function parseCentral(dir: Buffer, count: number, path: string): CentralEntry[] 
       }
       x += 4 + size;
     }
-    const name = dir.subarray(at + 46, at + 46 + nameLength).toString('latin1');
-    entries.push({ name, method: dir.readUInt16LE(at + 10), compressedSize, uncompressedSize, localOffset });
+    const flags = dir.readUInt16LE(at + 8);
+    // UTF-8 when the archive says so (bit 11, as Python's zipfile writes non-ASCII names), else CP437/latin-1 as yauzl reads it.
+    const name = dir.subarray(at + 46, at + 46 + nameLength).toString((flags & 0x800) !== 0 ? 'utf8' : 'latin1');
+    entries.push({ name, method: dir.readUInt16LE(at + 10), crc: dir.readUInt32LE(at + 16), flags, compressedSize, uncompressedSize, localOffset });
     at = end;
   }
   if (entries.length !== count) {
@@ -92,6 +104,8 @@ export interface CheckedZip {
    * after it (the zeros bsdtar pads its output to a 10240-byte block with) are not the archive's.
    */
   end: number;
+  /** Every entry of the central directory, in its order, directories included. */
+  entries: readonly ZipDirectoryEntry[];
 }
 
 /**
@@ -108,7 +122,7 @@ export function openCheckedZip(path: string): CheckedZip {
     throw fsError(err, 'open the zip archive', path);
   }
   try {
-    return { fd, end: checkStructure(fd, path) };
+    return { fd, ...checkStructure(fd, path) };
   } catch (err) {
     closeSync(fd);
     throw err;
@@ -127,8 +141,8 @@ function findEndRecord(tail: Buffer): number {
   return -1;
 }
 
-/** Validates the archive open on `fd`; returns where it ends (see {@link CheckedZip.end}). */
-function checkStructure(fd: number, path: string): number {
+/** Validates the archive open on `fd`; returns where it ends (see {@link CheckedZip.end}) and its entries. */
+function checkStructure(fd: number, path: string): { end: number; entries: ZipDirectoryEntry[] } {
   const st = fstatSync(fd);
   if (!st.isFile()) {
     throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the archive itself (a pipe or device cannot be read as a zip).`, { path });
@@ -170,13 +184,13 @@ function checkStructure(fd: number, path: string): number {
     throw badZip(path, 'count-mismatch', `it claims ${count} entries, more than its ${directorySize}-byte central directory can hold.`);
   }
   const entries = parseCentral(readAt(fd, directoryOffset, directorySize), count, path);
-  checkEntries(fd, entries, directoryOffset, path);
-  return eocdOffset + 22 + tail.readUInt16LE(eocd + 20);
+  return { end: eocdOffset + 22 + tail.readUInt16LE(eocd + 20), entries: checkEntries(fd, entries, directoryOffset, path) };
 }
 
-/** Local headers, data ranges, declared sizes and overlaps of every entry. */
-function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: number, path: string): void {
+/** Local headers, data ranges, declared sizes and overlaps of every entry; each entry with where its data starts. */
+function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: number, path: string): ZipDirectoryEntry[] {
   const spans: { start: number; end: number; name: string }[] = [];
+  const out: ZipDirectoryEntry[] = [];
   for (const e of entries) {
     const q = JSON.stringify(e.name);
     if (!(e.localOffset + 30 <= directoryOffset)) throw badZip(path, 'bad-local-offset', `entry ${q} starts at byte ${e.localOffset}, outside the archive's data.`, { entry: e.name });
@@ -197,6 +211,7 @@ function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: numb
       throw badZip(path, 'impossible-size', `entry ${q} declares ${e.uncompressedSize} bytes from ${e.compressedSize} compressed: more than deflate can produce.`, { entry: e.name, declared: e.uncompressedSize });
     }
     spans.push({ start: e.localOffset, end: dataStart + e.compressedSize, name: e.name });
+    out.push({ ...e, dataStart });
   }
   spans.sort((a, b) => a.start - b.start);
   for (let i = 1; i < spans.length; i++) {
@@ -205,4 +220,5 @@ function checkEntries(fd: number, entries: CentralEntry[], directoryOffset: numb
       throw badZip(path, 'overlapping-entries', `entries ${JSON.stringify(prev.name)} and ${JSON.stringify(next.name)} overlap in the file (unzip and Python refuse such archives).`, { entry: next.name });
     }
   }
+  return out;
 }

@@ -1,0 +1,175 @@
+/**
+ * .npz archives (np.savez, np.savez_compressed) read by name, synchronously and without a zip
+ * library: the archive's directory is read and checked by zip-directory.ts first. An entry numpy
+ * stored uncompressed, whose data starts at an offset that is a multiple of its item size, is
+ * mapped in place from the archive — no copy, no temporary file. Any other entry (compressed,
+ * misaligned, big-endian) must be extracted: the store does that (store.extractNpz).
+ */
+import { closeSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { itemSize } from './dtype.js';
+import { ShmArrayError } from './errors.js';
+import { readAt } from './files.js';
+import type { SharedHandle } from './handle.js';
+import { littleEndianHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, parseNpyHeader } from './npy.js';
+import { elementCount } from './shape.js';
+import { openShared, type AnySharedArray, type SharedArray } from './shared-array.js';
+import { badZip, openCheckedZip } from './zip-directory.js';
+import { boolean, checkOptions, checkPath } from './options.js';
+
+/** Why an entry cannot be mapped in place: stored compressed, data at an offset its dtype cannot view, or big-endian. */
+export type NpzExtractReason = 'compressed' | 'misaligned' | 'big-endian';
+
+/** One array of an .npz archive, as {@link planNpz} finds it. */
+export interface NpzEntry {
+  /** numpy's name for it: the entry's name without `.npy` (`X`, `y`; `arr_0` … for positional arrays). */
+  readonly key: string;
+  /** The entry's name in the archive. */
+  readonly name: string;
+  /** Its handle, mapping it in place from the archive, when it can be; else undefined. */
+  readonly handle: SharedHandle | undefined;
+  /** Why it must be extracted, when it must. */
+  readonly extract: NpzExtractReason | undefined;
+  /** Its bytes in the archive (compressed size) and inflated. */
+  readonly compressedBytes: number;
+  readonly bytes: number;
+  /** CRC-32 of the entry (header and data) from the archive's directory. */
+  readonly crc: number;
+  /** Where the entry's bytes (its .npy header first) start in the archive. */
+  readonly dataStart: number;
+}
+
+const STORED = 0;
+
+/**
+ * The arrays of the .npz at `path`, in the archive's order, each with its handle in place or the
+ * reason it must be extracted. Checks the archive's structure (ERR_SHM_BAD_ZIP), each stored
+ * entry's .npy header (ERR_SHM_BAD_NPY, ERR_SHM_UNSUPPORTED_NPY) and that its data is exactly the
+ * entry (ERR_SHM_SHAPE_MISMATCH), and that every name is a distinct .npy (ERR_SHM_BAD_ZIP).
+ */
+export function planNpz(path: string): NpzEntry[] {
+  const zip = openCheckedZip(path);
+  try {
+    const seen = new Set<string>();
+    const out: NpzEntry[] = [];
+    for (const e of zip.entries) {
+      if (e.name.endsWith('/') || e.name.endsWith('\\')) continue;
+      const q = JSON.stringify(e.name);
+      if (!e.name.endsWith('.npy')) {
+        throw badZip(path, 'not-npz', `entry ${q} is not a .npy, so this is not an .npz numpy wrote; read it with store.extractZip (raw entries need a shape).`, { entry: e.name });
+      }
+      const key = e.name.slice(0, -'.npy'.length);
+      if (seen.has(key)) throw badZip(path, 'duplicate-name', `it holds two arrays named ${JSON.stringify(key)}; an .npz names each array once.`, { entry: e.name });
+      seen.add(key);
+      if ((e.flags & 1) !== 0) throw new ShmArrayError('ERR_SHM_ZIP_UNSUPPORTED', `${path}: entry ${q} is encrypted; decrypt the archive first.`, { path, entry: e.name });
+      const base = { key, name: e.name, compressedBytes: e.compressedSize, bytes: e.uncompressedSize, crc: e.crc >>> 0, dataStart: e.dataStart };
+      if (e.method !== STORED) {
+        out.push({ ...base, handle: undefined, extract: 'compressed' });
+        continue;
+      }
+      const what = `${path}: entry ${q}`;
+      const head = readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES));
+      if (littleEndianHeader(head, what) !== undefined) {
+        out.push({ ...base, handle: undefined, extract: 'big-endian' });
+        continue;
+      }
+      const header = parseNpyHeader(head, what);
+      const dataBytes = elementCount(header.shape) * itemSize(header.dtype);
+      if (header.dataOffset + dataBytes !== e.compressedSize) {
+        throw new ShmArrayError(
+          'ERR_SHM_SHAPE_MISMATCH',
+          `${what} is ${e.compressedSize} bytes, but its header (shape [${header.shape.join(', ')}] of ${header.dtype}) needs ${header.dataOffset + dataBytes}: the archive is corrupt or crafted.`,
+          { path, entry: e.name, expectedBytes: header.dataOffset + dataBytes, actualBytes: e.compressedSize },
+        );
+      }
+      const offset = e.dataStart + header.dataOffset;
+      if (offset % itemSize(header.dtype) !== 0) {
+        out.push({ ...base, handle: undefined, extract: 'misaligned' });
+        continue;
+      }
+      const handle: SharedHandle = { path, shape: header.shape, dtype: header.dtype, offset, mode: 'r', npy: false, window: true, ...(header.order === 'F' ? { order: 'F' as const } : {}), inPlace: true };
+      out.push({ ...base, handle, extract: undefined });
+    }
+    return out;
+  } finally {
+    closeSync(zip.fd);
+  }
+}
+
+/** Options of {@link openNpz}. */
+export interface OpenNpzOptions {
+  /**
+   * Check each array's CRC-32 against the archive's directory once, when it is mapped (default
+   * true): it reads every page once. `false` skips it, for huge archives whose integrity is known.
+   */
+  verify?: boolean;
+}
+
+/** A record of arrays by name with no prototype: an entry named `__proto__` is an array like any other. */
+export function npzRecord(): Record<string, AnySharedArray> {
+  return Object.create(null) as Record<string, AnySharedArray>;
+}
+
+/**
+ * Maps an .npz entry in place (see {@link planNpz}) and, with `verify`, checks its CRC-32 over the
+ * mapped bytes and the header read from the archive: ERR_SHM_BAD_ZIP when they disagree.
+ */
+export function mapInPlace(entry: NpzEntry, verify: boolean): AnySharedArray {
+  const a = openShared(entry.handle as SharedHandle) as SharedArray;
+  if (verify) {
+    try {
+      // The entry is its .npy header (read from the archive) then the data (the mapping itself).
+      let crc = crc32(readHeader(a.path, entry.dataStart, a.offset - entry.dataStart));
+      const data = a.data;
+      const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+      for (let at = 0; at < bytes.length; at += 64 * 2 ** 20) crc = crc32(bytes.subarray(at, at + 64 * 2 ** 20), crc);
+      if (crc >>> 0 !== entry.crc) {
+        throw badZip(a.path, 'crc-mismatch', `entry ${JSON.stringify(entry.name)} fails its CRC-32 check (the archive is corrupt); nothing was mapped.`, { entry: entry.name });
+      }
+    } catch (err) {
+      a.close();
+      throw err;
+    }
+  }
+  return a as AnySharedArray;
+}
+
+/** `length` bytes at `at` of the archive at `path`. */
+function readHeader(path: string, at: number, length: number): Buffer {
+  const zip = openCheckedZip(path);
+  try {
+    return readAt(zip.fd, at, length);
+  } finally {
+    closeSync(zip.fd);
+  }
+}
+
+/**
+ * The arrays of an .npz archive by numpy's names, each mapped in place from the archive
+ * (`array.inPlace`; `array.path` is the .npz, the handle carries the offset) — synchronously, for
+ * worker code. An entry that would need extraction (compressed by np.savez_compressed, data at an
+ * offset its dtype cannot view in place, big-endian) is `ERR_SHM_NOT_IN_PLACE` naming it: use
+ * `store.extractNpz` or `cache.extractNpz`, which extract those. Closing the arrays unmaps them.
+ */
+export function openNpz(path: string, options: OpenNpzOptions = {}): Record<string, AnySharedArray> {
+  checkPath(path, "openNpz's path");
+  checkOptions('openNpz', options, { verify: boolean });
+  const plan = planNpz(path);
+  const blocked = plan.filter((e) => e.handle === undefined);
+  if (blocked.length > 0) {
+    const list = blocked.map((e) => `${JSON.stringify(e.key)} (${e.extract})`).join(', ');
+    throw new ShmArrayError(
+      'ERR_SHM_NOT_IN_PLACE',
+      `${path}: ${blocked.length === 1 ? 'array' : 'arrays'} ${list} cannot be mapped in place from the archive; store.extractNpz(path) (or cache.extractNpz) extracts ${blocked.length === 1 ? 'it' : 'them'} and maps the rest in place.`,
+      { path, arrays: blocked.map((e) => e.key).join(',') },
+    );
+  }
+  const out = npzRecord();
+  try {
+    for (const e of plan) out[e.key] = mapInPlace(e, options.verify ?? true);
+  } catch (err) {
+    for (const a of Object.values(out)) a.close();
+    throw err;
+  }
+  return out;
+}
