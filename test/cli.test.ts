@@ -321,6 +321,17 @@ describe('bad arguments exit with status 2 and a one-line reason', () => {
   });
 });
 
+test('a reader that closes the pipe early (| head -1) ends the output quietly: exit 0, no EPIPE stack', async () => {
+  const child = spawn(process.execPath, [cli, 'stats', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  // Our end closed before the child writes (head after its line, earlier): its first write meets EPIPE.
+  child.stdout.destroy();
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  assert.equal(code, 0);
+  assert.doesNotMatch(stderr, /EPIPE|at /);
+});
+
 describe('two CLI extractions into one --dir at once', () => {
   const start = (...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> =>
     new Promise((resolve) => {

@@ -3,7 +3,7 @@
 // a code and nothing left behind. numpy on the other side of every value.
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { openNpz, openShared, SharedCache, SharedStore, type AnySharedArray } from '../dist/index.js';
 import { makePool, mappingsOf, numpyPython, rejectsWithCode, RUNTIMES, tempDir, throwsWithCode } from './helpers.js';
@@ -203,4 +203,43 @@ with zipfile.ZipFile(out, 'w') as z: z.writestr('a.npy', raw)` },
       assert.deepEqual(readdirSync(store.dir).filter((f) => !f.startsWith('.')), [], 'nothing left in the store');
     });
   }
+});
+
+describe('shmarray info and stats on an .npz', { skip }, () => {
+  const cli = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+  const run = (...args: string[]): { status: number | null; stdout: string; stderr: string } => {
+    const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  };
+
+  test('info lists each array: name, dtype, shape, order, and in place or extracted with the reason (text and --json)', () => {
+    py(`np.savez(f'{d}/cli.npz', X=np.zeros((10, 4), dtype=np.float32), mask=np.ones(10, dtype=bool), F=np.asfortranarray(np.zeros((3, 2))))`);
+    const text = run('info', tmp.path('cli.npz'));
+    assert.equal(text.status, 0, text.stderr);
+    assert.match(text.stdout, /3 array\(s\), 1 mapped in place from the archive, 2 extracted when used/);
+    assert.match(text.stdout, /\nX +float32 +\[10, 4\] +C .*extracted \(misaligned\)/);
+    assert.match(text.stdout, /\nmask +bool +\[10\] +C .*in place/);
+    assert.match(text.stdout, /\nF +float64 +\[3, 2\] +F /);
+    const json = JSON.parse(run('info', tmp.path('cli.npz'), '--json').stdout) as { arrays: { key: string; inPlace: boolean; order: string }[] };
+    assert.deepEqual(json.arrays.map((a) => [a.key, a.inPlace, a.order]), [['X', false, 'C'], ['mask', true, 'C'], ['F', false, 'F']]);
+  });
+
+  test('stats --array X gives the statistics of X (as numpy computes them); without --array, or with an unknown name, exit 2 listing the names', () => {
+    py(`rng = np.random.default_rng(1); np.savez(f'{d}/st.npz', X=rng.standard_normal((300, 3)).astype(np.float32), y=np.arange(300))
+X = np.load(f'{d}/st.npz')['X'].astype(np.float64); print(json.dumps({'mean': X.mean(axis=0).tolist(), 'std': X.std(axis=0).tolist()}), file=open(f'{d}/st.json', 'w'))`);
+    const want = JSON.parse(readFileSync(tmp.path('st.json'), 'utf8')) as { mean: number[]; std: number[] };
+    const r = run('stats', tmp.path('st.npz'), '--array', 'X', '--json');
+    assert.equal(r.status, 0, r.stderr);
+    const got = JSON.parse(r.stdout) as { rows: number; mean: number[]; std: number[] };
+    assert.equal(got.rows, 300);
+    got.mean.forEach((m, c) => assert.ok(Math.abs(m - (want.mean[c] as number)) <= 1e-9 * Math.abs(want.mean[c] as number) + 1e-12));
+    got.std.forEach((s, c) => assert.ok(Math.abs(s - (want.std[c] as number)) <= 1e-9 * (want.std[c] as number)));
+    const none = run('stats', tmp.path('st.npz'));
+    assert.equal(none.status, 2);
+    assert.match(none.stderr, /holds 2 arrays \("X", "y"\); choose one with --array NAME/);
+    const unknown = run('stats', tmp.path('st.npz'), '--array', 'Z');
+    assert.equal(unknown.status, 2);
+    assert.match(unknown.stderr, /has no array "Z"; it has "X", "y"/);
+    assert.equal(unknown.stderr.split('\n').filter(Boolean).length, 1, 'one line');
+  });
 });

@@ -164,3 +164,15 @@ describe('hostile safetensors files: ERR_SHM_BAD_SAFETENSORS naming the field, n
     tensors['__proto__']?.close();
   });
 });
+
+test('shmarray info model.safetensors lists the tensors and the metadata; stats --array takes one tensor', { skip }, () => {
+  py(`save({'emb': np.arange(12, dtype=np.float32).reshape(4, 3), 'ids': np.arange(4, dtype=np.int64)}, f'{d}/cli.safetensors', metadata={'format': 'pt'})`);
+  const cli = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+  const info = execFileSync(process.execPath, [cli, 'info', tmp.path('cli.safetensors')], { encoding: 'utf8' });
+  assert.match(info, /2 tensor\(s\), 80 B, every one mapped in place/);
+  assert.match(info, /\nemb +float32 +\[4, 3\] +48 B/);
+  assert.match(info, /\nids +int64 +\[4\] +32 B/);
+  assert.match(info, /format: pt/);
+  const stats = JSON.parse(execFileSync(process.execPath, [cli, 'stats', tmp.path('cli.safetensors'), '--array', 'emb', '--json'], { encoding: 'utf8' })) as { mean: number[] };
+  assert.deepEqual(stats.mean, [4.5, 5.5, 6.5]);
+});

@@ -6,12 +6,12 @@
  * misaligned, big-endian) must be extracted: the store does that (store.extractNpz).
  */
 import { closeSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
-import { itemSize } from './dtype.js';
+import { constants as zlibConstants, crc32, inflateRawSync } from 'node:zlib';
+import { itemSize, type DType } from './dtype.js';
 import { ShmArrayError } from './errors.js';
 import { readAt } from './files.js';
 import type { SharedHandle } from './handle.js';
-import { littleEndianHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, parseNpyHeader } from './npy.js';
+import { littleEndianHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, parseNpyHeader, type NpyHeader } from './npy.js';
 import { elementCount } from './shape.js';
 import { openShared, type AnySharedArray, type SharedArray } from './shared-array.js';
 import { badZip, openCheckedZip } from './zip-directory.js';
@@ -37,9 +37,23 @@ export interface NpzEntry {
   readonly crc: number;
   /** Where the entry's bytes (its .npy header first) start in the archive. */
   readonly dataStart: number;
+  /** What its .npy header says (a big-endian one as the little-endian copy extraction makes will say). */
+  readonly dtype: DType;
+  readonly shape: readonly number[];
+  readonly order: 'C' | 'F';
+}
+
+/** Compressed bytes inflated to read a compressed entry's .npy header: deflate of a ≤ 10 kB header needs far fewer. */
+const HEADER_COMPRESSED_BYTES = 64 * 1024;
+
+/** The .npy header at the start of `head` (an entry's first bytes), big-endian ones read as their little-endian copy. */
+function headerOf(head: Uint8Array, what: string): NpyHeader & { bigEndian: boolean } {
+  const little = littleEndianHeader(head, what);
+  return { ...parseNpyHeader(little?.header ?? head, what), bigEndian: little !== undefined };
 }
 
 const STORED = 0;
+const DEFLATE = 8;
 
 /**
  * The arrays of the .npz at `path`, in the archive's order, each with its handle in place or the
@@ -62,18 +76,25 @@ export function planNpz(path: string): NpzEntry[] {
       if (seen.has(key)) throw badZip(path, 'duplicate-name', `it holds two arrays named ${JSON.stringify(key)}; an .npz names each array once.`, { entry: e.name });
       seen.add(key);
       if ((e.flags & 1) !== 0) throw new ShmArrayError('ERR_SHM_ZIP_UNSUPPORTED', `${path}: entry ${q} is encrypted; decrypt the archive first.`, { path, entry: e.name });
+      const what = `${path}: entry ${q}`;
       const base = { key, name: e.name, compressedBytes: e.compressedSize, bytes: e.uncompressedSize, crc: e.crc >>> 0, dataStart: e.dataStart };
       if (e.method !== STORED) {
-        out.push({ ...base, handle: undefined, extract: 'compressed' });
+        if (e.method !== DEFLATE) {
+          throw new ShmArrayError('ERR_SHM_ZIP_UNSUPPORTED', `${what} uses compression method ${e.method}; only stored (0) and deflate (8) are read — numpy writes those.`, { path, entry: e.name, method: e.method });
+        }
+        // Inflated only as far as the header goes (a sync flush: a cut stream is no error); extraction checks the rest and the CRC.
+        let head: Buffer;
+        try {
+          head = inflateRawSync(readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, HEADER_COMPRESSED_BYTES)), { finishFlush: zlibConstants.Z_SYNC_FLUSH });
+        } catch {
+          throw badZip(path, 'corrupt-entry', `entry ${q} is not valid deflate data.`, { entry: e.name });
+        }
+        const h = headerOf(head.subarray(0, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES), what);
+        out.push({ ...base, dtype: h.dtype, shape: h.shape, order: h.order, handle: undefined, extract: 'compressed' });
         continue;
       }
-      const what = `${path}: entry ${q}`;
-      const head = readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES));
-      if (littleEndianHeader(head, what) !== undefined) {
-        out.push({ ...base, handle: undefined, extract: 'big-endian' });
-        continue;
-      }
-      const header = parseNpyHeader(head, what);
+      const header = headerOf(readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES)), what);
+      const described = { ...base, dtype: header.dtype, shape: header.shape, order: header.order };
       const dataBytes = elementCount(header.shape) * itemSize(header.dtype);
       if (header.dataOffset + dataBytes !== e.compressedSize) {
         throw new ShmArrayError(
@@ -83,17 +104,37 @@ export function planNpz(path: string): NpzEntry[] {
         );
       }
       const offset = e.dataStart + header.dataOffset;
-      if (offset % itemSize(header.dtype) !== 0) {
-        out.push({ ...base, handle: undefined, extract: 'misaligned' });
+      if (header.bigEndian || offset % itemSize(header.dtype) !== 0) {
+        out.push({ ...described, handle: undefined, extract: header.bigEndian ? 'big-endian' : 'misaligned' });
         continue;
       }
       const handle: SharedHandle = { path, shape: header.shape, dtype: header.dtype, offset, mode: 'r', npy: false, window: true, ...(header.order === 'F' ? { order: 'F' as const } : {}), inPlace: true };
-      out.push({ ...base, handle, extract: undefined });
+      out.push({ ...described, handle, extract: undefined });
     }
     return out;
   } finally {
     closeSync(zip.fd);
   }
+}
+
+/** One array of an .npz, as {@link listNpz} describes it. */
+export interface NpzArrayInfo {
+  key: string;
+  name: string;
+  dtype: DType;
+  shape: readonly number[];
+  order: 'C' | 'F';
+  /** Its bytes once inflated, .npy header included. */
+  bytes: number;
+  /** It maps in place from the archive; else `extract` says why it must be extracted. */
+  inPlace: boolean;
+  extract: NpzExtractReason | undefined;
+}
+
+/** The arrays of an .npz — names, dtypes, shapes, and which map in place — checked, with nothing mapped or extracted. */
+export function listNpz(path: string): NpzArrayInfo[] {
+  checkPath(path, "listNpz's path");
+  return planNpz(path).map((e) => ({ key: e.key, name: e.name, dtype: e.dtype, shape: e.shape, order: e.order, bytes: e.bytes, inPlace: e.handle !== undefined, extract: e.extract }));
 }
 
 /** Options of {@link openNpz}. */

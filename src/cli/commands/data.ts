@@ -2,8 +2,8 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  addonPath, choosePlacement, HAS_FLOAT16ARRAY, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
-  type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
+  addonPath, choosePlacement, HAS_FLOAT16ARRAY, listNpz, readSafetensors, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  type AnySharedArray, type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../bench/table.js';
 import { itemSize } from '../../core/dtype.js';
@@ -41,6 +41,21 @@ function extractOptions(o: DataOptions): ExtractOptions {
 }
 
 const isZip = (path: string): boolean => /\.zip$/i.test(path);
+const isNpz = (path: string): boolean => /\.npz$/i.test(path);
+const isSafetensors = (path: string): boolean => /\.safetensors$/i.test(path);
+
+/**
+ * The array `--array` names in a container (an .npz or a safetensors file) of `names`; without
+ * --array, its only array. Otherwise a CLI error that lists the names.
+ */
+function pickArray(file: string, names: readonly string[], wanted: string | undefined): string {
+  if (wanted !== undefined) {
+    if (names.includes(wanted)) return wanted;
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${file} has no array ${JSON.stringify(wanted)}; it has ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'} (shmarray info ${file} lists them).`, { path: file });
+  }
+  if (names.length === 1) return names[0] as string;
+  throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${file} holds ${names.length} arrays (${names.slice(0, 8).map((n) => JSON.stringify(n)).join(', ')}${names.length > 8 ? ', …' : ''}); choose one with --array NAME.`, { path: file });
+}
 
 /** A zip by its name or its first bytes (a local header, or the end record of an empty archive). */
 function looksLikeZip(path: string): boolean {
@@ -99,10 +114,20 @@ function commandHandle(command: string, path: string, o: DataOptions): SharedHan
 }
 
 /** Column statistics of zip archives and data files, computed here or in a worker pool; or, with --partial, their mergeable partial. */
-export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string }): Promise<void> {
+export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string; array?: string }): Promise<void> {
   if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
+  if (o.array !== undefined && !inputs.some((p) => isNpz(p) || isSafetensors(p))) {
+    throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: --array chooses an array of an .npz or a safetensors file; none was given.');
+  }
   // Data files first: a raw one without --columns is refused before any archive is extracted.
-  const files = inputs.filter((p) => !isZip(p)).map((p) => commandHandle('stats', p, o));
+  const plain = inputs.filter((p) => !isZip(p) && !isNpz(p) && !isSafetensors(p));
+  const files = plain.map((p) => commandHandle('stats', p, o));
+  // A safetensors tensor is mapped where it lies: its handle is all the statistics need.
+  for (const p of inputs.filter(isSafetensors)) {
+    const { handles } = readSafetensors(p);
+    files.push(handles[pickArray(p, Object.keys(handles), o.array)] as SharedHandle);
+  }
+  const npzs = inputs.filter(isNpz).map((p) => ({ path: p, name: pickArray(p, listNpz(p).map((a) => a.key), o.array) }));
   const zips = inputs.filter(isZip);
   // Archives too, by their entries' first bytes, before anything is inflated: the answer names the zip.
   if (o.columns === undefined && o.shape === undefined) {
@@ -114,6 +139,8 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     }
   }
   await using store = await SharedStore.create();
+  // An .npz's array in place from the archive where it can be, else extracted into the store.
+  for (const { path, name } of npzs) files.push(((await store.extractNpz(path))[name] as AnySharedArray).handle);
   // Taken here (no pool), each archive's partial starts as soon as that archive is out, while the
   // rest inflate: the last round of extraction leaves a core idle for it. Only an optimisation:
   // if any of them fails, the statistics are taken again below, where errors read as they should.
@@ -211,6 +238,32 @@ function writeFileAtomic(path: string, text: string): void {
   }
 }
 
+/** `info` of an .npz: each array's name, dtype, shape, order and whether it maps in place or is extracted (and why). */
+function npzInfo(file: string, json: boolean): void {
+  const arrays = listNpz(file);
+  if (json) {
+    console.log(JSON.stringify({ path: file, format: 'npz', arrays }));
+    return;
+  }
+  const inPlace = arrays.filter((a) => a.inPlace).length;
+  console.log(`${file}: .npz, ${arrays.length} array(s), ${inPlace} mapped in place from the archive, ${arrays.length - inPlace} extracted when used`);
+  console.log(textTable(['name', 'dtype', 'shape', 'order', 'size', 'mapping'], arrays.map((a) => [a.key, a.dtype, `[${a.shape.join(', ')}]`, a.order, formatBytes(a.bytes), a.inPlace ? 'in place' : `extracted (${a.extract})`]), 6).join('\n'));
+}
+
+/** `info` of a safetensors file: each tensor's name, dtype, shape and size, and the file's metadata. */
+function safetensorsInfo(file: string, json: boolean): void {
+  const { handles, metadata } = readSafetensors(file);
+  const tensors = Object.entries(handles).map(([name, h]) => ({ name, dtype: h.dtype, shape: h.shape, bytes: h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), offset: h.offset }));
+  if (json) {
+    console.log(JSON.stringify({ path: file, format: 'safetensors', tensors, metadata: { ...metadata } }));
+    return;
+  }
+  const total = tensors.reduce((s, t) => s + t.bytes, 0);
+  console.log(`${file}: safetensors, ${tensors.length} tensor(s), ${formatBytes(total)}, every one mapped in place`);
+  console.log(textTable(['name', 'dtype', 'shape', 'size'], tensors.map((t) => [t.name, t.dtype, `[${t.shape.join(', ')}]`, formatBytes(t.bytes)]), 4).join('\n'));
+  for (const [k, v] of Object.entries(metadata)) console.log(`  ${k}: ${v.length > 200 ? `${v.slice(0, 200)}…` : v}`);
+}
+
 /** What the typed array of a dtype is, where that is not plain. */
 const DTYPE_NOTES: Partial<Record<DType, string>> = {
   int64: ' (BigInt64Array)',
@@ -230,6 +283,8 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
     console.log(o.json ? JSON.stringify({ engine, addon }) : `${engine}\naddon: ${addon}`);
     if (file === undefined) return;
   }
+  if (isSafetensors(file)) return safetensorsInfo(file, o.json === true);
+  if (isNpz(file)) return npzInfo(file, o.json === true);
   if (looksLikeZip(file)) {
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is a zip archive; info reads one data file. Extract it first (shmarray extract ${file} --columns C), then give info a file it prints.`, { path: file });
   }
