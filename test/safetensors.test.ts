@@ -4,9 +4,9 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
-import { bfloat16FromBits, HAS_FLOAT16ARRAY, openShared, openSafetensors, type AnySharedArray } from '../dist/index.js';
-import { makePool, mappingsOf, numbersOf, numpyPython, RUNTIMES, tempDir, throwsWithCode } from './helpers.js';
+import { statSync, writeFileSync } from 'node:fs';
+import { bfloat16FromBits, HAS_FLOAT16ARRAY, openShared, openSafetensors, SharedCache, type AnySharedArray } from '../dist/index.js';
+import { makePool, mappingsOf, numbersOf, numpyPython, rejectsWithCode, RUNTIMES, tempDir, throwsWithCode } from './helpers.js';
 
 const tmp = tempDir('shmarray-safetensors-');
 after(() => tmp.dispose());
@@ -175,4 +175,28 @@ test('shmarray info model.safetensors lists the tensors and the metadata; stats 
   assert.match(info, /format: pt/);
   const stats = JSON.parse(execFileSync(process.execPath, [cli, 'stats', tmp.path('cli.safetensors'), '--array', 'emb', '--json'], { encoding: 'utf8' })) as { mean: number[] };
   assert.deepEqual(stats.mean, [4.5, 5.5, 6.5]);
+});
+
+test('cache.openSafetensors: copied once per machine into the cache, every tensor mapped in place from the copy, held until each is closed; a hostile file is refused before any copy', { skip }, async () => {
+  py(`save({'a': np.arange(6, dtype=np.float32), 'b': np.arange(3, dtype=np.int64), 'c': np.ones((2, 2), dtype=np.float16)}, f'{d}/cached.safetensors', metadata={'k': 'v'})`);
+  const cache = await SharedCache.open({ name: 'st', dir: tmp.path('.') });
+  const first = await cache.openSafetensors(tmp.path('cached.safetensors'));
+  const second = await cache.openSafetensors(tmp.path('cached.safetensors'));
+  const a = first.tensors['a'] as AnySharedArray;
+  assert.ok(a.path.startsWith(cache.dir), 'the tensors are the cache copy\'s pages');
+  assert.equal((second.tensors['a'] as AnySharedArray).path, a.path, 'one copy');
+  assert.deepEqual(Object.keys(first.tensors).sort(), ['a', 'b', 'c']);
+  assert.deepEqual(numbersOf(a), [0, 1, 2, 3, 4, 5]);
+  assert.deepEqual(numbersOf(first.tensors['b'] as AnySharedArray), [0, 1, 2]);
+  assert.deepEqual({ ...first.metadata }, { k: 'v' });
+  const [entry] = cache.list();
+  assert.equal(cache.list().length, 1);
+  assert.equal(entry?.bytes, statSync(tmp.path('cached.safetensors')).size, 'the file counted once, not once per tensor');
+  for (const t of [...Object.values(first.tensors), ...Object.values(second.tensors)]) t.close();
+  assert.deepEqual(cache.list()[0]?.holders, []);
+  const hostile = tmp.path('hostile-cache.safetensors');
+  writeFileSync(hostile, Buffer.from('\x10\x00\x00\x00\x00\x00\x00\x00{"a": 1}        ', 'latin1'));
+  await rejectsWithCode(cache.openSafetensors(hostile), 'ERR_SHM_BAD_SAFETENSORS');
+  assert.equal(cache.list().length, 1, 'nothing was added');
+  cache.clear();
 });

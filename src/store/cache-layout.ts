@@ -32,6 +32,10 @@ export interface EntryFile {
   dtype: string;
   offset: number;
   npy: boolean;
+  /** The array is one of several in its file (a safetensors tensor): mapped as a window at `offset`. */
+  window?: boolean;
+  order?: 'F';
+  inPlace?: boolean;
 }
 
 /** What entry.json says. */

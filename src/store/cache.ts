@@ -9,6 +9,7 @@
  * On-disk layout and the primitives: cache-layout.ts.
  */
 import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
@@ -29,6 +30,7 @@ import {
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
 import { mapInPlace, npzRecord, planNpz, type OpenNpzOptions } from '../core/npz.js';
+import { readSafetensors, type Safetensors } from '../core/safetensors.js';
 
 export type { CacheEntryInfo } from './cache-layout.js';
 
@@ -264,11 +266,41 @@ export class SharedCache {
   }
 
   /**
+   * A safetensors file copied once per machine into the cache (pinned in RAM on tmpfs, beside
+   * every process that asks), its tensors mapped in place from that copy: for weights on a slow or
+   * network disk, where each process reading its own copy — or the page cache evicting them — is
+   * what hurts. Keyed by the file's identity (path, device, inode, size, mtime); held until each
+   * tensor is closed. A file on a local disk needs none of this: `openSafetensors(path)` maps it,
+   * and every process shares its page cache.
+   */
+  async openSafetensors(path: string, options: WaitOptions = {}): Promise<Safetensors> {
+    checkPath(path, "cache.openSafetensors's path");
+    checkOptions('cache.openSafetensors', options, WAIT_OPTIONS);
+    readSafetensors(path); // a hostile file is refused before anything is copied
+    const identity = fileIdentity(path);
+    const entry = await this.#acquire(`safetensors:${JSON.stringify(identity)}`, async (b) => {
+      const copy = join(b.dir, 'model.safetensors');
+      b.reserve(statSync(path).size);
+      await copyFile(path, copy);
+      if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
+        throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
+      }
+      return Object.values(readSafetensors(copy).handles);
+    }, jobSignal(options));
+    // The copy's header names the arrays, in the order the build returned them.
+    const copy = join(entry.dir, 'model.safetensors');
+    const { handles, metadata } = readSafetensors(copy);
+    const tensors = Object.create(null) as Record<string, AnySharedArray>;
+    Object.keys(handles).forEach((name, i) => (tensors[name] = entry.arrays[i] as AnySharedArray));
+    return { tensors, metadata };
+  }
+
+  /**
    * The cache entry of an archive's entries (all, or those in `shaping.only`), keyed by the
    * archive's identity and the shaping, extracted by the one builder of the machine.
    */
   #archiveEntry(zipPath: string, shaping: ArchiveOptions, signal: AbortSignal | undefined): Promise<CacheEntry> {
-    const identity = zipIdentity(zipPath);
+    const identity = fileIdentity(zipPath);
     const { only, ...rest } = shaping;
     const key = `zip:${JSON.stringify({
       ...identity,
@@ -282,7 +314,7 @@ export class SharedCache {
       b.reserve(await zipUncompressedBytes(zipPath));
       const handles = await extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
       // The key names the archive as it was; an archive rewritten meanwhile must not be sealed under it.
-      if (JSON.stringify(zipIdentity(zipPath)) !== JSON.stringify(identity)) {
+      if (JSON.stringify(fileIdentity(zipPath)) !== JSON.stringify(identity)) {
         throw new ShmArrayError('ERR_SHM_IO', `${zipPath} changed while it was being extracted into the cache; nothing was kept. Try again once it is complete.`, { path: zipPath });
       }
       return handles;
@@ -346,7 +378,7 @@ export class SharedCache {
     const arrays: SharedArray[] = [];
     try {
       for (const f of meta.files) {
-        arrays.push(openShared({ path: join(entryDir, f.file), shape: f.shape, dtype: f.dtype as DType, offset: f.offset, npy: f.npy, mode: 'r' }));
+        arrays.push(openShared({ path: join(entryDir, f.file), shape: f.shape, dtype: f.dtype as DType, offset: f.offset, npy: f.npy, mode: 'r', window: f.window === true, ...(f.order === 'F' ? { order: 'F' as const } : {}), inPlace: f.inPlace === true }));
       }
     } catch (err) {
       for (const a of arrays) a.close();
@@ -383,8 +415,9 @@ export class SharedCache {
       if (files.length === 0) {
         throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `The build of cache key ${JSON.stringify(key)} created nothing; create its arrays with b.create(name, shape).`, { key });
       }
-      const bytes = files.reduce((s, f) => s + statSync(join(staging, f.file)).size, 0);
-      for (const f of files) chmodSync(join(staging, f.file), 0o400);
+      const names = [...new Set(files.map((f) => f.file))];
+      const bytes = names.reduce((s, f) => s + statSync(join(staging, f)).size, 0);
+      for (const f of names) chmodSync(join(staging, f), 0o400);
       this.#makeRoom(bytes, id);
       const meta: EntryMeta = { format: ENTRY_FORMAT, key, bytes, created: new Date().toISOString(), files };
       writeMeta(staging, meta);
@@ -442,7 +475,10 @@ function isHandle(v: unknown): v is SharedHandle {
   return typeof v === 'object' && v !== null && typeof (v as SharedHandle).path === 'string' && Array.isArray((v as SharedHandle).shape);
 }
 
-/** The entry files of `handles`, each once, named relative to the staging directory they must lie in. */
+/**
+ * The arrays of `handles`, each once, their files named relative to the staging directory they
+ * must lie in. A file may hold several arrays (the tensors of a safetensors file): each is a window.
+ */
 function uniqueFiles(handles: readonly SharedHandle[], staging: string): EntryFile[] {
   const seen = new Set<string>();
   const files: EntryFile[] = [];
@@ -451,20 +487,21 @@ function uniqueFiles(handles: readonly SharedHandle[], staging: string): EntryFi
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `A cache build returned ${h.path}, which is not a file of its entry (${staging}).`, { path: h.path });
     }
     const file = h.path.slice(staging.length + 1);
-    if (seen.has(file)) continue;
-    seen.add(file);
-    files.push({ file, shape: [...h.shape], dtype: h.dtype, offset: h.offset, npy: h.npy });
+    const id = JSON.stringify([file, h.offset, h.dtype, h.shape]);
+    if (seen.has(id)) continue;
+    seen.add(id);
+    files.push({ file, shape: [...h.shape], dtype: h.dtype, offset: h.offset, npy: h.npy, ...(h.window === true ? { window: true } : {}), ...(h.order === 'F' ? { order: 'F' as const } : {}), ...(h.inPlace === true ? { inPlace: true } : {}) });
   }
   return files;
 }
 
-/** What identifies an archive's bytes: its real path, device, inode, size and mtime in ns. */
-function zipIdentity(zipPath: string): Record<string, string> {
+/** What identifies a file's bytes (an archive, a model): its real path, device, inode, size and mtime in ns. */
+function fileIdentity(path: string): Record<string, string> {
   try {
-    const st = statSync(zipPath, { bigint: true });
-    return { path: realpathSync(zipPath), dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs) };
+    const st = statSync(path, { bigint: true });
+    return { path: realpathSync(path), dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs) };
   } catch (err) {
-    throw fsError(err, 'read the zip archive', zipPath);
+    throw fsError(err, 'read', path);
   }
 }
 
