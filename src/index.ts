@@ -22,6 +22,8 @@ export { describeShared } from './core/handle.js';
 export type { DescribeOptions } from './core/handle.js';
 export { listNpz, openNpz } from './core/npz.js';
 export { openSafetensors, readSafetensors } from './core/safetensors.js';
+export { createSharedTable, openSharedTable, SharedTable } from './core/table.js';
+export type { CreateTableOptions, SharedTableHandle } from './core/table.js';
 export type { Safetensors } from './core/safetensors.js';
 export type { NpzArrayInfo, NpzExtractReason, OpenNpzOptions } from './core/npz.js';
 export { openSharedCached, pruneMapCache } from './core/map-cache.js';

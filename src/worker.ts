@@ -9,6 +9,8 @@ export { SharedArray, openShared } from './core/shared-array.js';
 export type { SharedHandle, OpenOptions, Mode, Order, SharedArrayOf, AnySharedArray } from './core/shared-array.js';
 export { openNpz } from './core/npz.js';
 export { openSafetensors, readSafetensors } from './core/safetensors.js';
+export { openSharedTable, SharedTable } from './core/table.js';
+export type { SharedTableHandle } from './core/table.js';
 export type { Safetensors } from './core/safetensors.js';
 export type { OpenNpzOptions } from './core/npz.js';
 export { openSharedCached } from './core/map-cache.js';

@@ -70,8 +70,9 @@ export function program(): Command {
   cmd
     .command('stats')
     .description('Per-column count, mean, std, min and max of zip archives and data files: archives extracted on the addon\'s threads, statistics taken in this process up to 1 GiB of data, past it in a worker pool.')
-    .argument('<input...>', 'zip archives, .npy files, .npz and .safetensors files (one array each: --array), or raw files with --columns or --shape')
+    .argument('<input...>', 'zip archives, .npy files, .npz and .safetensors files (one array each: --array), Arrow tables (.arrow: --column), or raw files with --columns or --shape')
     .option('--array <name>', 'the array of an .npz or the tensor of a safetensors file (needed when it holds more than one; shmarray info FILE lists them)')
+    .option('--column <name>', 'the numeric column of an Arrow table (.arrow) to take the statistics of')
     .option('--columns <n>', 'columns of raw data (required for raw data and zips of raw entries; .npy carries its own); rows are inferred', parse.positiveInt)
     .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
     .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
@@ -80,7 +81,7 @@ export function program(): Command {
     .option('--json', 'print the statistics as JSON')
     .option('--partial', 'print (or write, with -o) the partial statistics instead, in the format shmarray merge and mergeColumnStats take')
     .option('-o, --output <file>', 'with --partial: write it to this file (atomically)')
-    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json', 'shmarray stats train.npz --array X', 'shmarray stats shard-3.zip --columns 4 --partial -o part-3.json'))
+    .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json', 'shmarray stats train.npz --array X', 'shmarray stats sales.arrow --column price', 'shmarray stats shard-3.zip --columns 4 --partial -o part-3.json'))
     .action(lazy(data, 'statsCommand'));
 
   cmd
@@ -94,13 +95,13 @@ export function program(): Command {
   cmd
     .command('info')
     .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why; or, with --engine, the compression engine in use and the addon file it is in.')
-    .argument('[file]', 'a .npy file, an .npz or a .safetensors file (lists its arrays), or a raw file with --shape or --columns')
+    .argument('[file]', 'a .npy file, an .npz or a .safetensors file (lists its arrays), an Arrow table (.arrow: its schema), or a raw file with --shape or --columns')
     .option('--shape <shape>', 'shape of a raw file, e.g. 1000x4', parse.shape)
     .option('--columns <n>', 'columns of a raw file; rows are inferred', parse.positiveInt)
     .option('--dtype <dtype>', 'element type of a raw file (default float32)', parse.dtype)
     .option('--engine', 'print the engine that inflates zip entries and deflates gzip members (libdeflate, or the zlib inside Node), and the addon file loaded')
     .option('--json', 'print one JSON object')
-    .addHelpText('after', examples('shmarray info data.npy', 'shmarray info train.npz', 'shmarray info model.safetensors', 'shmarray info /dev/shm/job/a.f32 --columns 4', 'shmarray info --engine'))
+    .addHelpText('after', examples('shmarray info data.npy', 'shmarray info train.npz', 'shmarray info model.safetensors', 'shmarray info sales.arrow', 'shmarray info /dev/shm/job/a.f32 --columns 4', 'shmarray info --engine'))
     .action(lazy(data, 'infoCommand'));
   cmd
     .command('gzip')

@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   ERR_SHM_BAD_NPY: 'the .npy header is malformed or truncated',
   ERR_SHM_UNSUPPORTED_NPY: 'the .npy file is valid but uses a layout shmarray cannot map',
   ERR_SHM_MISALIGNED: 'the byte offset is not a multiple of the item size',
+  ERR_SHM_BAD_ARROW: 'the file is not an Arrow IPC file shmarray can map (a stream, compressed, truncated or corrupt)',
   ERR_SHM_BAD_SAFETENSORS: 'the safetensors header is malformed, or disagrees with the file (offsets, sizes, dtypes)',
   ERR_SHM_NOT_IN_PLACE: 'an archive entry cannot be mapped where it lies (compressed, misaligned or big-endian): it must be extracted',
   ERR_SHM_TOO_LARGE: 'the array has more elements than one typed array may have in this Node (maxArrayLength)',

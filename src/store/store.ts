@@ -15,6 +15,8 @@ import type { ShapeLike } from '../core/shape.js';
 import { createShared } from '../core/create-shared.js';
 import { openShared, type AnySharedArray, type SharedArray, type SharedHandle } from '../core/shared-array.js';
 import { mapInPlace, npzRecord, planNpz, type NpzEntry, type OpenNpzOptions } from '../core/npz.js';
+import { createSharedTable, type SharedTable } from '../core/table.js';
+import type { Table } from 'apache-arrow';
 import { extractArchive, safeName, zipEntries, zipUncompressedBytes, type ExtractOptions, type ZipEntryInfo } from './zip.js';
 
 /** Options of {@link SharedStore.create}. */
@@ -48,6 +50,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
   readonly #names = new Set<string>();
   /** Arrays this store handed out, closed by dispose() so tmpfs is free when it returns. Weak: the store never keeps an array alive. */
   readonly #arrays = new Set<WeakRef<SharedArray>>();
+  readonly #tables = new Set<WeakRef<SharedTable>>();
   #archives = 0;
 
   /** Held for the store's life: its flock tells a sweep, in any pid namespace, that the owner lives. */
@@ -124,6 +127,18 @@ export class SharedStore implements AsyncDisposable, Disposable {
   create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options: { dtype?: D; npy?: boolean } = {}): SharedArray<D> {
     checkOptions('store.create', options, { dtype: own, npy: boolean });
     return this.#track([createShared(this.path(name), shape, options)])[0] as SharedArray<D>;
+  }
+
+  /**
+   * Writes an `apache-arrow` Table into the store as an Arrow IPC file (complete or not at all) and
+   * maps it: a {@link SharedTable} whose `handle` workers open with `openSharedTable`. Closed and
+   * removed with the store.
+   */
+  async writeTable(name: string, table: Table): Promise<SharedTable> {
+    this.#check();
+    const t = await createSharedTable(this.path(name), table);
+    this.#tables.add(new WeakRef(t));
+    return t;
   }
 
   /**
@@ -243,6 +258,8 @@ export class SharedStore implements AsyncDisposable, Disposable {
   #closeArrays(): void {
     for (const ref of this.#arrays) ref.deref()?.close();
     this.#arrays.clear();
+    for (const ref of this.#tables) ref.deref()?.close();
+    this.#tables.clear();
   }
 
   #archivePrefix(): string {

@@ -2,7 +2,7 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  addonPath, choosePlacement, HAS_FLOAT16ARRAY, listNpz, readSafetensors, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  addonPath, choosePlacement, HAS_FLOAT16ARRAY, listNpz, openSharedTable, readSafetensors, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type AnySharedArray, type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../bench/table.js';
@@ -43,18 +43,51 @@ function extractOptions(o: DataOptions): ExtractOptions {
 const isZip = (path: string): boolean => /\.zip$/i.test(path);
 const isNpz = (path: string): boolean => /\.npz$/i.test(path);
 const isSafetensors = (path: string): boolean => /\.safetensors$/i.test(path);
+const isArrow = (path: string): boolean => /\.(arrow|feather|ipc)$/i.test(path);
+
+/** The handle of column `name` of the Arrow table at `file` (a SharedArray over the file's bytes). */
+async function arrowColumn(file: string, name: string | undefined): Promise<SharedHandle> {
+  const t = await openSharedTable(file);
+  try {
+    const names = t.schema.fields.map((f) => f.name);
+    const column = t.column(pickArray(file, names, name, '--column'));
+    const handle = column.handle;
+    column.close();
+    return handle;
+  } finally {
+    t.close();
+  }
+}
+
+/** `info` of an Arrow IPC file: its schema (name and type of each column), rows, batches and size. */
+async function arrowInfo(file: string, json: boolean): Promise<void> {
+  const t = await openSharedTable(file);
+  try {
+    const columns = t.schema.fields.map((f) => ({ name: f.name, type: String(f.type), nullable: f.nullable }));
+    const facts = { path: file, format: 'arrow', rows: t.numRows, batches: t.table.batches.length, bytes: t.byteLength, columns };
+    if (json) {
+      console.log(JSON.stringify(facts));
+      return;
+    }
+    console.log(`${file}: Arrow IPC file, ${facts.rows} rows in ${facts.batches} record batch(es), ${formatBytes(facts.bytes)}, mapped in place`);
+    console.log(textTable(['column', 'type', 'nullable'], columns.map((c) => [c.name, c.type, c.nullable ? 'yes' : 'no']), 3).join('\n'));
+  } finally {
+    t.close();
+  }
+}
 
 /**
- * The array `--array` names in a container (an .npz or a safetensors file) of `names`; without
- * --array, its only array. Otherwise a CLI error that lists the names.
+ * The array `option` (--array, or --column for a table) names in a container (an .npz, a
+ * safetensors file, an Arrow table) of `names`; without it, its only array. Otherwise a CLI error
+ * that lists the names.
  */
-function pickArray(file: string, names: readonly string[], wanted: string | undefined): string {
+function pickArray(file: string, names: readonly string[], wanted: string | undefined, option = '--array'): string {
   if (wanted !== undefined) {
     if (names.includes(wanted)) return wanted;
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${file} has no array ${JSON.stringify(wanted)}; it has ${names.map((n) => JSON.stringify(n)).join(', ') || 'none'} (shmarray info ${file} lists them).`, { path: file });
   }
   if (names.length === 1) return names[0] as string;
-  throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${file} holds ${names.length} arrays (${names.slice(0, 8).map((n) => JSON.stringify(n)).join(', ')}${names.length > 8 ? ', …' : ''}); choose one with --array NAME.`, { path: file });
+  throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${file} holds ${names.length} ${option === '--column' ? 'columns' : 'arrays'} (${names.slice(0, 8).map((n) => JSON.stringify(n)).join(', ')}${names.length > 8 ? ', …' : ''}); choose one with ${option} NAME.`, { path: file });
 }
 
 /** A zip by its name or its first bytes (a local header, or the end record of an empty archive). */
@@ -114,14 +147,17 @@ function commandHandle(command: string, path: string, o: DataOptions): SharedHan
 }
 
 /** Column statistics of zip archives and data files, computed here or in a worker pool; or, with --partial, their mergeable partial. */
-export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string; array?: string }): Promise<void> {
+export async function statsCommand(inputs: string[], o: DataOptions & { partial?: boolean; output?: string; array?: string; column?: string }): Promise<void> {
   if (o.output !== undefined && o.partial !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: -o writes a partial; add --partial (or print the statistics without -o).');
   if (o.array !== undefined && !inputs.some((p) => isNpz(p) || isSafetensors(p))) {
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: --array chooses an array of an .npz or a safetensors file; none was given.');
   }
+  if (o.column !== undefined && !inputs.some(isArrow)) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray stats: --column chooses a column of an Arrow table (.arrow); none was given.');
   // Data files first: a raw one without --columns is refused before any archive is extracted.
-  const plain = inputs.filter((p) => !isZip(p) && !isNpz(p) && !isSafetensors(p));
+  const plain = inputs.filter((p) => !isZip(p) && !isNpz(p) && !isSafetensors(p) && !isArrow(p));
   const files = plain.map((p) => commandHandle('stats', p, o));
+  // A table's numeric column is a SharedArray over the file: its handle is all the statistics need.
+  for (const p of inputs.filter(isArrow)) files.push(await arrowColumn(p, o.column));
   // A safetensors tensor is mapped where it lies: its handle is all the statistics need.
   for (const p of inputs.filter(isSafetensors)) {
     const { handles } = readSafetensors(p);
@@ -274,7 +310,7 @@ const DTYPE_NOTES: Partial<Record<DType, string>> = {
 };
 
 /** Shape, dtype, size and residency of a data file, and where a store for it would go; or the compression engine. */
-export function infoCommand(file: string | undefined, o: DataOptions & { engine?: boolean }): void {
+export async function infoCommand(file: string | undefined, o: DataOptions & { engine?: boolean }): Promise<void> {
   if (o.engine === true || file === undefined) {
     if (file === undefined && o.engine !== true) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'shmarray info needs a file, or --engine; see shmarray info --help.');
     const engine = compressionEngine();
@@ -284,6 +320,7 @@ export function infoCommand(file: string | undefined, o: DataOptions & { engine?
     if (file === undefined) return;
   }
   if (isSafetensors(file)) return safetensorsInfo(file, o.json === true);
+  if (isArrow(file)) return arrowInfo(file, o.json === true);
   if (isNpz(file)) return npzInfo(file, o.json === true);
   if (looksLikeZip(file)) {
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `shmarray info: ${file} is a zip archive; info reads one data file. Extract it first (shmarray extract ${file} --columns C), then give info a file it prints.`, { path: file });
