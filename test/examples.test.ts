@@ -35,3 +35,17 @@ test('examples/parent.mjs (the README example) runs and prints the doubled rows'
   const out = execFileSync(process.execPath, [fileURLToPath(new URL('../examples/parent.mjs', import.meta.url))], { encoding: 'utf8' });
   assert.match(out, /row 0 in: Float32Array\(4\) \[[^\]]+\] out: Float32Array\(4\) \[/);
 });
+
+test('examples/cluster-table.mjs: both HTTP workers serve rows (strings included) of one cached Arrow table, built once for 3 processes; each worker grows < 10 % of it', () => {
+  const f = runExample('cluster-table.mjs') as { rows: { pid: number; row: { id: number; name: string; price: number; category: string } }[]; pids: number; builds: number; anonymousGrowth: number[]; datasetBytes: number };
+  assert.equal(f.pids, 2, 'both workers answered');
+  assert.equal(f.builds, 1);
+  assert.deepEqual(f.rows.map((r) => [r.row.id, r.row.name.split(' ').slice(0, 2).join(' '), r.row.price, r.row.category]), [
+    [7, 'product 7', 7 / 4, 'books'],
+    [1_234_567, 'product 1234567', 567 / 4, 'books'],
+    [2_399_999, 'product 2399999', 999 / 4, 'garden'],
+    [42, 'product 42', 42 / 4, 'books'],
+  ]);
+  assert.ok(f.datasetBytes > 200 * 2 ** 20, `${f.datasetBytes} bytes`);
+  for (const g of f.anonymousGrowth) assert.ok(g < 0.1 * f.datasetBytes, `anonymous memory grew by ${g} bytes`);
+});

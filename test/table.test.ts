@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { serialize } from 'node:v8';
 import { Dictionary, Float32, Int32, makeVector, Table, tableFromArrays, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
-import { columnStats, createSharedTable, openSharedTable, SharedStore } from '../dist/index.js';
+import { CacheEntry, columnStats, createSharedTable, openSharedTable, SharedCache, SharedStore } from '../dist/index.js';
 import { makePool, mappingsOf, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-table-');
@@ -176,4 +176,38 @@ test('shmarray info table.arrow prints the schema, rows and size; stats --column
   const none = run('stats', path);
   assert.equal(none.status, 2);
   assert.match(none.stderr, /holds 2 columns \("price", "label"\); choose one with --column NAME/);
+});
+
+test('the node-wide cache: cache.get builds a table once (b.writeTable), entry.table() maps it; cache.openTable copies a file once and its close() ends the hold', async () => {
+  const cache = await SharedCache.open({ name: 'tables', dir: tmp.path('.') });
+  const source = tableFromArrays({ price: Float32Array.from([5, 6, 7]), label: ['x', 'y', 'z'] });
+  let builds = 0;
+  const build = async (b: { writeTable: (n: string, t: Table) => Promise<void> }): Promise<void> => {
+    builds++;
+    await b.writeTable('sales', source);
+  };
+  const [e1, e2] = await Promise.all([cache.get('sales', build), cache.get('sales', build)]);
+  assert.equal(builds, 1, 'built once');
+  const t = await (e1 as CacheEntry).table();
+  assert.deepEqual([t.numRows, t.table.getChild('label')?.get(2)], [3, 'z']);
+  assert.ok(t.path.startsWith(cache.dir));
+  t.close();
+  e1?.release();
+  e2?.release();
+  const file = tmp.path('to-cache.arrow');
+  (await createSharedTable(file, source)).close();
+  const a = await cache.openTable(file);
+  const b = await cache.openTable(file);
+  assert.equal(a.path, b.path, 'one copy in the cache');
+  assert.ok(a.path.startsWith(cache.dir));
+  const entry = cache.list().find((e) => e.key.startsWith('arrow:'));
+  assert.deepEqual(entry?.holders, [process.pid, process.pid]);
+  a.close();
+  b.close();
+  assert.deepEqual(cache.list().find((e) => e.key.startsWith('arrow:'))?.holders, [], 'closing the tables ended the holds');
+  const stream = tmp.path('cache-stream.arrows');
+  writeFileSync(stream, tableToIPC(source, 'stream'));
+  await rejectsWithCode(cache.openTable(stream), 'ERR_SHM_BAD_ARROW');
+  assert.equal(cache.list().filter((e) => e.key.startsWith('arrow:')).length, 1, 'nothing copied for it');
+  cache.clear();
 });

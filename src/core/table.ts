@@ -75,6 +75,7 @@ export class SharedTable {
   #bytes: SharedArray<'uint8'> | undefined;
   #table: Table | undefined;
   #columns: SharedArray[] = [];
+  #onClose: (() => void) | undefined;
 
   /** @internal Use {@link openSharedTable} or {@link createSharedTable}. */
   constructor(bytes: SharedArray<'uint8'>, table: Table) {
@@ -144,6 +145,14 @@ export class SharedTable {
     this.#columns = [];
     this.#bytes?.close();
     this.#bytes = undefined;
+    const onClose = this.#onClose;
+    this.#onClose = undefined;
+    onClose?.();
+  }
+
+  /** @internal Runs `fn` once, after the table is closed (a cache hold ends with it). */
+  onClose(fn: () => void): void {
+    this.#onClose = fn;
   }
 
   [Symbol.dispose](): void {

@@ -31,6 +31,8 @@ import {
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
 import { mapInPlace, npzRecord, planNpz, type OpenNpzOptions } from '../core/npz.js';
 import { readSafetensors, type Safetensors } from '../core/safetensors.js';
+import { createSharedTable, openSharedTable, type SharedTable } from '../core/table.js';
+import type { Table } from 'apache-arrow';
 
 export type { CacheEntryInfo } from './cache-layout.js';
 
@@ -67,6 +69,8 @@ export interface CacheBuilder {
   create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options?: { dtype?: D; npy?: boolean }): SharedArray<D>;
   /** Evicts unheld entries now so that `bytes` more fit in the budget (else ERR_SHM_NO_SPACE); call it before writing a big entry. */
   reserve(bytes: number): void;
+  /** Writes an apache-arrow Table into the entry as an Arrow IPC file `name` (`.arrow` added if missing); `entry.table()` opens it. */
+  writeTable(name: string, table: Table): Promise<void>;
 }
 
 /** Ends a hold when every array of it is closed or collected, by closing the lock's fd. */
@@ -118,6 +122,21 @@ export class CacheEntry {
   /** The handles of its arrays, to send to any pool's workers (`openShared(handle)` there). */
   get handles(): SharedHandle[] {
     return this.arrays.map((a) => a.handle);
+  }
+
+  /**
+   * An Arrow table of the entry (written by `b.writeTable`, or `cache.openTable`'s copy) as a
+   * SharedTable: `name` is its file name, or the only table's. The entry stays held until
+   * released (closing the table alone does not end the hold).
+   */
+  async table(name?: string): Promise<SharedTable> {
+    const tables = this.arrays.filter((a) => a.path.endsWith('.arrow'));
+    const found = name === undefined ? (tables.length === 1 ? tables[0] : undefined) : tables.find((a) => basename(a.path) === (name.endsWith('.arrow') ? name : `${name}.arrow`));
+    if (found === undefined) {
+      const names = tables.map((a) => JSON.stringify(basename(a.path))).join(', ') || 'none';
+      throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `Cache entry ${JSON.stringify(this.key.slice(0, 80))} has ${name === undefined ? 'not exactly one' : `no table ${JSON.stringify(name)}; its tables:`} ${name === undefined ? `table (it has ${names})` : names}.`, { key: this.key.slice(0, 200) });
+    }
+    return openSharedTable(found.path);
   }
 
   /** Closes its arrays; the hold ends with the last one, and the entry becomes evictable. Idempotent. */
@@ -296,6 +315,39 @@ export class SharedCache {
   }
 
   /**
+   * An Arrow IPC file copied once per machine into the cache and mapped from there, as
+   * {@link openSafetensors} does for a model: for a table on a slow or network disk. Checked
+   * first (what openSharedTable refuses is refused before anything is copied); the returned
+   * table's close() ends this call's hold on the entry.
+   */
+  async openTable(path: string, options: WaitOptions = {}): Promise<SharedTable> {
+    checkPath(path, "cache.openTable's path");
+    checkOptions('cache.openTable', options, WAIT_OPTIONS);
+    (await openSharedTable(path)).close();
+    const identity = fileIdentity(path);
+    const entry = await this.#acquire(`arrow:${JSON.stringify(identity)}`, async (b) => {
+      const copy = join(b.dir, 'table.arrow');
+      b.reserve(statSync(path).size);
+      await copyFile(path, copy);
+      if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
+        throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
+      }
+      const bytes = openShared(copy, [statSync(copy).size], { dtype: 'uint8' });
+      const handle = bytes.handle;
+      bytes.close();
+      return [handle];
+    }, jobSignal(options));
+    try {
+      const table = await entry.table();
+      table.onClose(() => entry.release());
+      return table;
+    } catch (err) {
+      entry.release();
+      throw err;
+    }
+  }
+
+  /**
    * The cache entry of an archive's entries (all, or those in `shaping.only`), keyed by the
    * archive's identity and the shaping, extracted by the one builder of the machine.
    */
@@ -405,6 +457,13 @@ export class SharedCache {
           return a;
         },
         reserve: (bytes: number) => this.#makeRoom(bytes, id),
+        writeTable: async (name: string, table: Table): Promise<void> => {
+          const file = join(staging, safeName(name.endsWith('.arrow') ? name : `${name}.arrow`, 'table.arrow'));
+          const t = await createSharedTable(file, table);
+          t.close();
+          // The file joins the entry as its bytes; entry.table() reads them as a table.
+          created.push(openShared(file, [statSync(file).size], { dtype: 'uint8' }));
+        },
       };
       const returned = await build(builder);
       if (signal?.aborted === true) throw abortedError(signal);
