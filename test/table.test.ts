@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { serialize } from 'node:v8';
-import { Dictionary, Float32, Int32, makeVector, Table, tableFromArrays, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
+import { compressionRegistry, CompressionType, Dictionary, Float32, Int32, makeVector, RecordBatchFileWriter, Table, tableFromArrays, tableFromIPC, tableToIPC, Utf8, vectorFromArray } from 'apache-arrow';
 import { CacheEntry, columnStats, createSharedTable, openSharedTable, SharedCache, SharedStore } from '../dist/index.js';
 import { makePool, mappingsOf, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
 
@@ -115,6 +115,30 @@ describe('files it cannot map: ERR_SHM_BAD_ARROW naming the reason, never a cras
     const err = await rejectsWithCode(openSharedTable(p), 'ERR_SHM_BAD_ARROW');
     assert.equal(err.details['reason'], 'stream-format');
     assert.match(err.message, /tableToIPC\(table, 'file'\)/);
+  });
+
+  test('compressed record batches (ZSTD): "compressed" without a codec to read them, "copied" with one (arrow would decompress into copies)', async () => {
+    // A stand-in ZSTD codec — a frame header, then a buffer of one repeated byte as [length, byte] —
+    // that shrinks the zeros written below, so apache-arrow keeps the compressed bodies.
+    const header = [40, 181, 47, 253, 0, 0];
+    const codec = {
+      encode: (d: Uint8Array): Uint8Array => Uint8Array.from([...header, d.length & 0xff, (d.length >> 8) & 0xff, d[0] ?? 0]),
+      decode: (d: Uint8Array): Uint8Array => new Uint8Array((d[6] ?? 0) | ((d[7] ?? 0) << 8)).fill(d[8] ?? 0),
+    };
+    compressionRegistry.set(CompressionType.ZSTD, codec);
+    try {
+      const writer = new RecordBatchFileWriter({ compressionType: CompressionType.ZSTD });
+      writer.write(tableFromArrays({ x: new Float32Array(1000) }));
+      const p = write('zstd.arrow', await writer.toUint8Array());
+      assert.equal((await rejectsWithCode(openSharedTable(p), 'ERR_SHM_BAD_ARROW')).details['reason'], 'copied');
+      compressionRegistry.set(CompressionType.ZSTD, null as never);
+      const err = await rejectsWithCode(openSharedTable(p), 'ERR_SHM_BAD_ARROW');
+      assert.equal(err.details['reason'], 'compressed');
+      assert.match(err.message, /compressed \(LZ4\/ZSTD\)/);
+      assert.deepEqual(mappingsOf(p), []);
+    } finally {
+      compressionRegistry.set(CompressionType.ZSTD, null as never);
+    }
   });
 
   test('a truncated file, a footer length past the file, a file that is not Arrow', async () => {

@@ -5,7 +5,8 @@
  * (never a home-made reader); it is loaded on first use (about 100 ms), as the ES module the
  * application imports too, so `instanceof Table` holds — which is why opening a table is async.
  * Before a Table is handed out, every buffer it holds is checked to be a view of the mapping: a
- * file arrow could read only by copying (compressed bodies, misaligned buffers) is refused.
+ * file arrow could read only by copying (compressed bodies, misaligned buffers) is refused
+ * (ERR_SHM_BAD_ARROW, reason 'copied'; 'compressed' when no codec is registered to read it).
  */
 import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Data, Schema, Table } from 'apache-arrow';
@@ -16,14 +17,26 @@ import { openShared, type AnySharedArray, type SharedArray } from './shared-arra
 import type { DType } from './dtype.js';
 
 type Arrow = typeof import('apache-arrow');
+/** apache-arrow's flatbuffer classes for the IPC footer, and the flatbuffers runtime they read with. */
+interface FooterReader {
+  footer: typeof import('apache-arrow/fb/footer');
+  endianness: typeof import('apache-arrow/fb/endianness');
+  ByteBuffer: typeof import('flatbuffers').ByteBuffer;
+}
 let arrow: Promise<Arrow> | undefined;
+let loadedFlatbuffers: FooterReader | undefined;
 
-/** apache-arrow, imported once, when a table is first used. */
+/** apache-arrow (and its footer's flatbuffer classes), imported once, when a table is first used. */
 function loadArrow(): Promise<Arrow> {
-  arrow ??= import('apache-arrow').catch((err: unknown) => {
-    arrow = undefined;
-    throw new ShmArrayError('ERR_SHM_NATIVE', `Arrow tables need the apache-arrow package, which could not be loaded (${String((err as Error).message).slice(0, 200)}); npm install apache-arrow.`, {}, { cause: err });
-  });
+  arrow ??= Promise.all([import('apache-arrow'), import('apache-arrow/fb/footer'), import('apache-arrow/fb/endianness'), import('flatbuffers')])
+    .then(([a, footer, endianness, flatbuffers]) => {
+      loadedFlatbuffers = { footer, endianness, ByteBuffer: flatbuffers.ByteBuffer };
+      return a;
+    })
+    .catch((err: unknown) => {
+      arrow = undefined;
+      throw new ShmArrayError('ERR_SHM_NATIVE', `Arrow tables need the apache-arrow package, which could not be loaded (${String((err as Error).message).slice(0, 200)}); npm install apache-arrow.`, {}, { cause: err });
+    });
   return arrow;
 }
 
@@ -187,6 +200,17 @@ function tableOver(a: Arrow, bytes: SharedArray<'uint8'>): Table {
   if (!view.subarray(size - 6).equals(MAGIC)) throw badArrow(path, 'its end has no ARROW1 magic: the file is truncated', { reason: 'truncated' });
   const footer = view.readInt32LE(size - 10);
   if (footer <= 0 || footer > size - 18) throw badArrow(path, `its footer claims ${footer} bytes, outside the ${size}-byte file`, { reason: 'bad-footer' });
+  // The footer's schema says the byte order (apache-arrow's own flatbuffer classes read it): a
+  // big-endian file's numbers cannot be viewed by this machine's typed arrays, and arrow would misread them.
+  const { footer: footerClass, endianness, ByteBuffer } = loadedFlatbuffers as FooterReader;
+  let bigEndian: boolean;
+  try {
+    const fb = footerClass.Footer.getRootAsFooter(new ByteBuffer(u8.subarray(size - 10 - footer, size - 10)));
+    bigEndian = fb.schema()?.endianness() === endianness.Endianness.Big;
+  } catch {
+    throw badArrow(path, 'its footer is corrupt', { reason: 'bad-footer' });
+  }
+  if (bigEndian) throw badArrow(path, "it is big-endian (its schema says so), and this machine's typed arrays read little-endian: write it on a little-endian machine, or convert it with pyarrow", { reason: 'big-endian' });
   let table: Table;
   try {
     table = a.tableFromIPC(u8);
@@ -198,7 +222,8 @@ function tableOver(a: Arrow, bytes: SharedArray<'uint8'>): Table {
   for (const column of table.data) {
     for (const b of buffersOf(column)) {
       if (b.buffer !== u8.buffer) {
-        throw new ShmArrayError('ERR_SHM_MISALIGNED', `${path} cannot be shared as an Arrow table: a buffer of it had to be copied to be read (compressed, or not aligned for its type), so it would not be shared; write it with apache-arrow or pyarrow's defaults.`, { path, reason: 'copied' });
+        // apache-arrow copies what it decompresses (a codec registered in compressionRegistry) or realigns.
+        throw badArrow(path, 'a buffer of it had to be copied to be read (compressed bodies, or a buffer not aligned for its type), so it would not be shared: write it uncompressed, with apache-arrow\'s or pyarrow\'s default alignment', { reason: 'copied' });
       }
     }
   }
