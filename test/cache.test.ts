@@ -2,7 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
@@ -289,6 +289,7 @@ describe('where it lives, and who may use it', () => {
     const b = base();
     const cache = await SharedCache.open({ name: 'my-app', dir: b, budget: '8MiB' });
     assert.equal(cache.dir, join(b, 'my-app'));
+    assert.equal(statSync(cache.dir).mode & 0o777, 0o700);
     assert.equal(cache.reason, 'given as the dir option');
     assert.equal(cache.budget, 8 * 2 ** 20);
     assert.equal((await SharedCache.open({ name: 'my-app', dir: b })).budget, 8 * 2 ** 20);

@@ -113,7 +113,8 @@ for (const fn of FNS) {
     }
     test('an unknown (misspelt) key is ERR_SHM_BAD_ARGUMENT listing the known ones', async () => {
       const message = await fails(fn, { wrokers: 2 });
-      assert.match(message, /no option "wrokers"/);
+      assert.match(message, /no option "wrokers"; its options are /);
+      for (const key of Object.keys(fn.options)) assert.ok(message.includes(key), `the known option ${key} is listed: ${message}`);
     });
     test('options that are not an object are ERR_SHM_BAD_ARGUMENT', async () => {
       await fails(fn, 'fast' as never);

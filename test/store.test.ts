@@ -276,8 +276,17 @@ for (const runtime of RUNTIMES) {
     test('a given pool is used and left running for the next call', async () => {
       await using store = await SharedStore.create({ dir: tmp.dir });
       await using pool = createPool(workerFiles.extract, { workers: 2, runtime });
+      // Counted where the tasks go: one per archive must reach this pool, in both calls.
+      let tasks = 0;
+      const run = pool.run.bind(pool);
+      pool.run = (task, options) => {
+        tasks++;
+        return run(task, options);
+      };
       const first = await store.extractAll(zips, { columns: 4, pool });
+      assert.equal(tasks, zips.length, 'the first call ran its archives in the given pool');
       const second = await store.extractAll(zips, { columns: 4, pool });
+      assert.equal(tasks, 2 * zips.length, 'and the second call in the same pool, still running');
       assert.equal(first.length + second.length, 6);
       assert.deepEqual(second.map((a) => a.data[0]), [0, 1000, 2000]);
     });

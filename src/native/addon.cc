@@ -182,7 +182,7 @@ Mapping* FindOrThrow(const FunctionCallbackInfo<Value>& args) {
   return m;
 }
 
-// setup(markAsUntransferable): called once per environment by src/native.ts.
+// setup(markAsUntransferable): called once per environment by src/core/native.ts.
 void Setup(const FunctionCallbackInfo<Value>& args) {
   Isolate* isolate = args.GetIsolate();
   if (!args[0]->IsFunction()) return ThrowType(isolate, "setup needs worker_threads.markAsUntransferable");

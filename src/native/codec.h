@@ -1,8 +1,9 @@
 // Deflate and inflate with no V8 in sight: the engines (deflate: libdeflate when it was found at
 // build time, else the zlib inside Node; inflate: Node's zlib), the SIGBUS guard that turns a file
 // shrinking under a mapping into an error, and one zip entry inflated from a mapped archive into
-// its output file. Called from worker threads of src/native/work.cc; every function is
-// thread-safe and allocates only what it frees.
+// its output file. Called from the worker threads of src/native/work.cc, and RunGuarded from the
+// JS thread too (addon.cc's column sums over a mapping); every function is thread-safe and
+// allocates only what it frees.
 #pragma once
 
 #include <cstddef>
