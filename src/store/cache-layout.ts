@@ -178,11 +178,13 @@ export function defaultBases(): string[] {
 }
 
 /** The cache names in `base` (directories of this user only). */
-export function cacheNames(base: string): string[] {
+export function cacheNames(base: string, given = false): string[] {
   let names: string[];
   try {
     names = readdirSync(base);
-  } catch {
+  } catch (err) {
+    // A default base that is not there holds no caches; a directory the user named must be readable.
+    if (given) throw fsError(err, 'read', base);
     return [];
   }
   return names.filter((n) => NAME.test(n)).filter((n) => {

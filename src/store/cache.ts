@@ -225,7 +225,7 @@ export class SharedCache {
     checkOptions('SharedCache.find', options, { name: own, dir: filePath });
     if (options.name !== undefined) checkCacheName(options.name, "SharedCache.find's name");
     const bases = options.dir !== undefined ? [resolve(options.dir)] : defaultBases();
-    return bases.flatMap((base) => cacheNames(base).filter((n) => options.name === undefined || n === options.name).map((name) => ({ name, base, dir: join(base, name) })));
+    return bases.flatMap((base) => cacheNames(base, options.dir !== undefined).filter((n) => options.name === undefined || n === options.name).map((name) => ({ name, base, dir: join(base, name) })));
   }
 
   /**

@@ -10,24 +10,53 @@ export interface CacheCommandOptions {
   json?: boolean;
 }
 
-async function caches(o: CacheCommandOptions): Promise<SharedCache[]> {
+/** A cache found by the command, with why it is where it is, in the command's own terms. */
+interface Found {
+  cache: SharedCache;
+  where: string;
+}
+
+async function caches(o: CacheCommandOptions): Promise<Found[]> {
   const found = SharedCache.find({ name: o.name, dir: o.dir });
   if (found.length === 0 && o.name !== undefined) {
     throw new ShmArrayError('ERR_SHM_NOT_FOUND', `There is no cache named ${o.name}${o.dir === undefined ? '' : ` in ${o.dir}`}; shmarray cache list shows those there are.`, { name: o.name });
   }
-  return Promise.all(found.map((c) => SharedCache.open({ name: c.name, dir: c.base })));
+  // Opened by the base it was found in; the reason is the command's: --dir, or the default places.
+  const where = o.dir !== undefined ? 'given with --dir' : "one of this user's default places";
+  return Promise.all(found.map(async (c) => ({ cache: await SharedCache.open({ name: c.name, dir: c.base }), where })));
 }
+
+/** `n` things, in the singular for one. */
+const count = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
 const ago = (d: Date): string => {
   const s = Math.max(0, Math.round((Date.now() - d.getTime()) / 1000));
   return s < 120 ? `${s} s ago` : s < 7200 ? `${Math.round(s / 60)} min ago` : `${Math.round(s / 3600)} h ago`;
 };
-const shortKey = (k: string): string => (k.length > 60 ? `${k.slice(0, 57)}...` : k);
+/**
+ * A key as a person reads it: the archive, model or table a file-keyed entry was made from
+ * (`zip /data/a.zip, columns 4`), else the key itself, cut to 60 characters.
+ */
+function shortKey(k: string): string {
+  const m = /^(zip|arrow|safetensors):(\{.*\})$/.exec(k);
+  if (m !== null) {
+    try {
+      const o = JSON.parse(m[2] as string) as Record<string, unknown>;
+      const shaping = ['columns', 'shape', 'dtype'].filter((f) => o[f] !== null && o[f] !== undefined).map((f) => `${f} ${Array.isArray(o[f]) ? (o[f] as number[]).join('x') : String(o[f])}`);
+      const only = Array.isArray(o['only']) ? [`${(o['only'] as string[]).length} of its entries`] : [];
+      const text = [`${m[1]} ${String(o['path'])}`, ...shaping, ...only].join(', ');
+      return text.length > 80 ? `…${text.slice(-79)}` : text;
+    } catch {
+      // not one of ours after all: shown as it is
+    }
+  }
+  return k.length > 60 ? `${k.slice(0, 57)}...` : k;
+}
 const asJson = (e: CacheEntryInfo): object => ({ ...e, lastUse: e.lastUse.toISOString() });
 
-function printEntries(cache: SharedCache, entries: readonly CacheEntryInfo[]): void {
+function printEntries({ cache, where }: Found, entries: readonly CacheEntryInfo[]): void {
   const total = entries.reduce((s, e) => s + e.bytes, 0);
-  console.log(`${cache.name}: ${cache.dir} (${cache.reason}); ${entries.length} entries, ${formatBytes(total)} of its ${formatBytes(cache.budget)} budget`);
+  console.log(`${cache.name}: ${cache.dir} (${where}); ${count(entries.length, 'entry', 'entries')}, ${formatBytes(total)} of its ${formatBytes(cache.budget)} budget`);
   if (entries.length === 0) return;
   const rows = entries.map((e) => [shortKey(e.key), formatBytes(e.bytes), e.holders.length === 0 ? '-' : `${e.holders.length} (pid ${e.holders.join(', ')})`, ago(e.lastUse)]);
   for (const l of textTable(['key', 'bytes', 'holders', 'last use'], rows, 1)) console.log(`  ${l}`);
@@ -37,28 +66,28 @@ function printEntries(cache: SharedCache, entries: readonly CacheEntryInfo[]): v
 export async function cacheListCommand(o: CacheCommandOptions): Promise<void> {
   const all = await caches(o);
   if (o.json === true) {
-    console.log(JSON.stringify(all.map((c) => ({ name: c.name, dir: c.dir, reason: c.reason, budget: c.budget, entries: c.list().map(asJson) })), null, 2));
+    console.log(JSON.stringify(all.map(({ cache: c, where }) => ({ name: c.name, dir: c.dir, reason: where, budget: c.budget, entries: c.list().map(asJson) })), null, 2));
     return;
   }
-  if (all.length === 0) console.log('no caches (SharedCache.open makes one)');
-  for (const c of all) printEntries(c, c.list());
+  if (all.length === 0) console.log(`no caches${o.dir === undefined ? '' : ` in ${o.dir}`} (SharedCache.open makes one)`);
+  for (const f of all) printEntries(f, f.cache.list());
 }
 
 /** Evicts unheld entries of each cache down to its budget (or --budget). */
 export async function cachePruneCommand(o: CacheCommandOptions): Promise<void> {
   const budget = o.budget === undefined ? undefined : parseBytes(o.budget);
-  for (const c of await caches(o)) {
+  for (const { cache: c } of await caches(o)) {
     const { removed, kept } = c.prune(budget);
     const total = kept.reduce((s, e) => s + e.bytes, 0);
-    console.log(`${c.name}: removed ${removed.length} entries (${formatBytes(removed.reduce((s, e) => s + e.bytes, 0))}); ${kept.length} left, ${formatBytes(total)} of ${formatBytes(budget ?? c.budget)}${total > (budget ?? c.budget) ? ' — the rest is held' : ''}`);
+    console.log(`${c.name}: removed ${count(removed.length, 'entry', 'entries')} (${formatBytes(removed.reduce((s, e) => s + e.bytes, 0))}); ${kept.length} left, ${formatBytes(total)} of ${formatBytes(budget ?? c.budget)}${total > (budget ?? c.budget) ? ' — the rest is held' : ''}`);
   }
 }
 
 /** Evicts every unheld entry; says what it left and why. */
 export async function cacheClearCommand(o: CacheCommandOptions): Promise<void> {
-  for (const c of await caches(o)) {
+  for (const { cache: c } of await caches(o)) {
     const { removed, left } = c.clear();
-    console.log(`${c.name}: removed ${removed.length} entries (${formatBytes(removed.reduce((s, e) => s + e.bytes, 0))})`);
+    console.log(`${c.name}: removed ${count(removed.length, 'entry', 'entries')} (${formatBytes(removed.reduce((s, e) => s + e.bytes, 0))})`);
     for (const e of left) console.log(`  left ${shortKey(e.key)} (${formatBytes(e.bytes)}): held by pid ${e.holders.join(', ') || '(a holder this namespace cannot see)'}`);
   }
 }
