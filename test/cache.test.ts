@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { SharedCache, type ShmErrorCode } from '../dist/index.js';
-import { fixture, makePool, rejectsWithCode, RUNTIMES, tempDir } from './helpers.js';
+import { fixture, makePool, NO_TMPFS, rejectsWithCode, RUNTIMES, smallTmpfs, tempDir } from './helpers.js';
 
 const tmp = tempDir('shmarray-cache-test-');
 after(() => tmp.dispose());
@@ -357,6 +357,47 @@ describe('bad input is ERR_SHM_BAD_ARGUMENT, and nothing is created', () => {
       assert.deepEqual(left, [], 'no entry and no staging directory');
     });
   }
+});
+
+describe('a full filesystem is ERR_SHM_NO_SPACE, never a raw ENOSPC', () => {
+  test('SharedCache.open recording its budget on a full tmpfs; a build whose staging directory finds no inode left; nothing half-made is left', { skip: process.getuid?.() !== 0 && NO_TMPFS }, async () => {
+    const full = smallTmpfs(1);
+    assert.ok(full, NO_TMPFS);
+    try {
+      mkdirSync(join(full.dir, 'c'), { mode: 0o700 });
+      // Fill the data blocks: cache.json then has no page to go in.
+      try {
+        writeFileSync(join(full.dir, 'filler'), new Uint8Array(2 * 2 ** 20));
+      } catch {
+        // ENOSPC once it is full: that is the point
+      }
+      const err = await rejectsWithCode(SharedCache.open({ name: 'n', dir: join(full.dir, 'c'), budget: '1MiB' }), 'ERR_SHM_NO_SPACE');
+      assert.match(err.message, /cache\.json|budget/);
+      assert.deepEqual(readdirSync(join(full.dir, 'c', 'n')).filter((f) => f.endsWith('.tmp')), [], 'no half-written cache.json');
+    } finally {
+      full.dispose();
+    }
+    const few = smallTmpfs(8, 12);
+    assert.ok(few, NO_TMPFS);
+    try {
+      mkdirSync(join(few.dir, 'c'), { mode: 0o700 });
+      const cache = await SharedCache.open({ name: 'n', dir: join(few.dir, 'c') });
+      // Use up the inodes (the key's lock file is made first, then the staging directory).
+      for (let i = 0; ; i++) {
+        try {
+          writeFileSync(join(few.dir, `f${i}`), '');
+        } catch {
+          break;
+        }
+      }
+      rmSync(join(few.dir, 'f0'));
+      const err = await rejectsWithCode(cache.get('k', (b) => void b.create('t.f32', [4])), 'ERR_SHM_NO_SPACE');
+      assert.match(err.message, /staging directory|no space|inode/i);
+      assert.deepEqual(readdirSync(cache.dir).filter((f) => f.startsWith('.build-') || (f.startsWith('e-') && !f.endsWith('.lock'))), [], 'no staging directory and no entry (the key\'s lock file stays: issue 31, item 3)');
+    } finally {
+      few.dispose();
+    }
+  });
 });
 
 describe('shmarray cache', () => {

@@ -75,13 +75,13 @@ export const numpyPython: string | undefined = ['python3', '/usr/bin/python3'].f
 });
 
 /**
- * A small tmpfs of `mib` MiB mounted for one test (needs root), or undefined — the test is then
+ * A small tmpfs of `mib` MiB (and at most `inodes` files, if given) mounted for one test (needs root), or undefined — the test is then
  * skipped with a loud reason. `dispose` unmounts it.
  */
-export function smallTmpfs(mib: number): { dir: string; dispose: () => void } | undefined {
+export function smallTmpfs(mib: number, inodes?: number): { dir: string; dispose: () => void } | undefined {
   const dir = mkdtempSync(join(tmpdir(), 'shmarray-tmpfs-'));
   try {
-    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=1777`, 'tmpfs', dir], { stdio: 'ignore' });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${mib}m,mode=1777${inodes === undefined ? '' : `,nr_inodes=${inodes}`}`, 'tmpfs', dir], { stdio: 'ignore' });
   } catch {
     rmSync(dir, { recursive: true, force: true });
     return undefined;

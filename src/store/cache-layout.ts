@@ -225,7 +225,13 @@ export function readMeta(entryDir: string): EntryMeta | undefined {
 
 /** Writes entry.json (read-only) into an entry being built. */
 export function writeMeta(entryDir: string, meta: EntryMeta): void {
-  writeFileSync(join(entryDir, 'entry.json'), JSON.stringify(meta), { mode: 0o400, flag: 'wx' });
+  const path = join(entryDir, 'entry.json');
+  try {
+    writeFileSync(path, JSON.stringify(meta), { mode: 0o400, flag: 'wx' });
+  } catch (err) {
+    rmSync(path, { force: true }); // a part written before the filesystem filled: the entry is not sealed
+    throw fsError(err, 'write the cache entry', path);
+  }
 }
 
 /** The last use time {@link touch} wrote, in seconds: uses in one process are strictly ordered. */
@@ -252,7 +258,11 @@ export function stagingDir(cacheDir: string, id: string): string {
   // Called with the entry's lock held exclusively: no other process is building this entry.
   for (const n of readdirSync(cacheDir)) if (n.startsWith(`.build-${id}-`)) rmSync(join(cacheDir, n), { recursive: true, force: true });
   const dir = join(cacheDir, `.build-${id}-${process.pid}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(dir, { mode: 0o700 });
+  try {
+    mkdirSync(dir, { mode: 0o700 });
+  } catch (err) {
+    throw fsError(err, 'create the staging directory of a cache entry', dir); // ENOSPC (inodes too): ERR_SHM_NO_SPACE
+  }
   return dir;
 }
 
@@ -359,6 +369,11 @@ export function recordedBudget(cacheDir: string): number | undefined {
 /** Records the budget (atomically: written aside, renamed into place). */
 export function recordBudget(cacheDir: string, budget: number): void {
   const tmp = join(cacheDir, `.cache.json.${process.pid}-${randomBytes(4).toString('hex')}.tmp`);
-  writeFileSync(tmp, JSON.stringify({ budget }), { mode: 0o600 });
-  renameSync(tmp, join(cacheDir, 'cache.json'));
+  try {
+    writeFileSync(tmp, JSON.stringify({ budget }), { mode: 0o600 });
+    renameSync(tmp, join(cacheDir, 'cache.json'));
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw fsError(err, 'record the budget of the cache', join(cacheDir, 'cache.json'));
+  }
 }

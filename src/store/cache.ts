@@ -300,7 +300,7 @@ export class SharedCache {
     const entry = await this.#acquire(`safetensors:${JSON.stringify(identity)}`, async (b) => {
       const copy = join(b.dir, 'model.safetensors');
       b.reserve(statSync(path).size);
-      await copyFile(path, copy);
+      await copyInto(path, copy);
       if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
         throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
       }
@@ -328,7 +328,7 @@ export class SharedCache {
     const entry = await this.#acquire(`arrow:${JSON.stringify(identity)}`, async (b) => {
       const copy = join(b.dir, 'table.arrow');
       b.reserve(statSync(path).size);
-      await copyFile(path, copy);
+      await copyInto(path, copy);
       if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
         throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
       }
@@ -552,6 +552,15 @@ function uniqueFiles(handles: readonly SharedHandle[], staging: string): EntryFi
     files.push({ file, shape: [...h.shape], dtype: h.dtype, offset: h.offset, npy: h.npy, ...(h.window === true ? { window: true } : {}), ...(h.order === 'F' ? { order: 'F' as const } : {}), ...(h.inPlace === true ? { inPlace: true } : {}) });
   }
   return files;
+}
+
+/** Copies `from` into a staging directory; a full filesystem is ERR_SHM_NO_SPACE (the staging directory goes with the failed build). */
+async function copyInto(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+  } catch (err) {
+    throw fsError(err, 'copy into the cache', to);
+  }
 }
 
 /** What identifies a file's bytes (an archive, a model): its real path, device, inode, size and mtime in ns. */
