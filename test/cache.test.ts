@@ -3,7 +3,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
 import { SharedCache, type ShmErrorCode } from '../dist/index.js';
@@ -357,6 +357,70 @@ describe('bad input is ERR_SHM_BAD_ARGUMENT, and nothing is created', () => {
       assert.deepEqual(left, [], 'no entry and no staging directory');
     });
   }
+});
+
+describe('nothing grows forever: lock files are reclaimed, a whole cache can be removed', () => {
+  const locks = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.lock')).sort();
+
+  test('after clear() only the held key has a lock file (100 keys used); a build that throws leaves none; an unheld key is found again after its lock file was reclaimed', async () => {
+    const cache = await SharedCache.open({ name: 'locks', dir: base() });
+    const held = await cache.get('held', (b) => void b.create('t.f32', [4]));
+    for (let i = 0; i < 100; i++) (await cache.get(`day-${i}`, (b) => void b.create('t.f32', [4]))).release();
+    await assert.rejects(cache.get('fails', () => {
+      throw new Error('no data today');
+    }), /no data today/);
+    assert.equal(locks(cache.dir).length, 101, 'the failed build left no lock file');
+    cache.clear();
+    assert.deepEqual(locks(cache.dir), [`${basename(held.dir)}.lock`]);
+    // A key whose lock file was reclaimed is built again, as a new key is.
+    const again = await cache.get('day-7', (b) => void b.create('t.f32', [4]));
+    assert.equal(again.built, true);
+    again.release();
+    held.release();
+    cache.clear();
+    assert.deepEqual(locks(cache.dir), []);
+  });
+
+  test('8 processes racing on one key while this one clears the cache in a loop (reclaiming its lock file): each gets the whole, correct table; none fails', async () => {
+    const dir = base();
+    const cache = await SharedCache.open({ name: 'test', dir });
+    const children = Array.from({ length: 8 }, () => child(['race', dir, 'k', '30']));
+    for (const c of children) assert.equal(await c.line(), 'ready');
+    let clearing = true;
+    let clears = 0;
+    const loop = (async () => {
+      while (clearing) {
+        cache.clear();
+        clears++;
+        await new Promise((r) => setTimeout(r, 1));
+      }
+    })();
+    for (const c of children) c.proc.stdin?.write('go\n');
+    const lines = await Promise.all(children.map((c) => c.line()));
+    clearing = false;
+    await loop;
+    assert.deepEqual(await Promise.all(children.map((c) => c.exit)), new Array(8).fill(0));
+    assert.ok(clears > 1, `${clears} clears ran during the race`);
+    const expected = Array.from({ length: 4000 }, (_, i) => i / 4).reduce((a, b) => a + b, 0);
+    for (const l of lines) assert.equal((JSON.parse(l) as { sum: number }).sum, expected, l);
+  });
+
+  test('remove() takes the whole cache — entries, lock files, budget, directory — when nothing is held; with a held entry it removes the rest, keeps the directory, and says who holds it (CLI: ERR_SHM_HELD, exit 1)', async () => {
+    const dir = base();
+    const cache = await SharedCache.open({ name: 'gone', dir, budget: '1MiB' });
+    (await cache.get('a', (b) => void b.create('t.f32', [4]))).release();
+    const held = await cache.get('b', (b) => void b.create('t.f32', [4]));
+    const cli = new URL('../dist/cli/bin.js', import.meta.url).pathname;
+    const refused = spawnSync(process.execPath, [cli, 'cache', 'remove', '--name', 'gone', '--dir', dir], { encoding: 'utf8' });
+    assert.equal(refused.status, 1);
+    assert.match(refused.stderr, new RegExp(`gone: not removed — 1 entry is held: b \\(pid ${process.pid}\\); stop those processes.*\\(1 unheld entry was removed\\)\\. \\[ERR_SHM_HELD\\]`));
+    assert.ok(existsSync(cache.dir));
+    held.release();
+    const done = spawnSync(process.execPath, [cli, 'cache', 'remove', '--name', 'gone', '--dir', dir], { encoding: 'utf8' });
+    assert.equal(done.status, 0, done.stderr);
+    assert.match(done.stdout, /gone: removed the cache \(1 entry, .*\) and its directory/);
+    assert.equal(existsSync(cache.dir), false);
+  });
 });
 
 describe('a full filesystem is ERR_SHM_NO_SPACE, never a raw ENOSPC', () => {

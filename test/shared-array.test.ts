@@ -253,7 +253,7 @@ describe('errors in this process', () => {
     const codes = new Set(scenarios.map((s) => s.code));
     // Produced by the store, zip extraction, pools and the native door; each has tests of its own.
     // COMPRESSION: the engine failing on good input (out of memory) cannot be provoked here.
-    const elsewhere = new Set(['ERR_SHM_BAD_ARROW', 'ERR_SHM_BAD_SAFETENSORS', 'ERR_SHM_NOT_IN_PLACE', 'ERR_SHM_BAD_ZIP', 'ERR_SHM_ZIP_UNSUPPORTED', 'ERR_SHM_WORKER', 'ERR_SHM_NO_SPACE', 'ERR_SHM_PERMISSION', 'ERR_SHM_BAD_ARGUMENT', 'ERR_SHM_IO', 'ERR_SHM_NATIVE', 'ERR_SHM_ABORTED', 'ERR_SHM_COMPRESSION']);
+    const elsewhere = new Set(['ERR_SHM_HELD', 'ERR_SHM_BAD_ARROW', 'ERR_SHM_BAD_SAFETENSORS', 'ERR_SHM_NOT_IN_PLACE', 'ERR_SHM_BAD_ZIP', 'ERR_SHM_ZIP_UNSUPPORTED', 'ERR_SHM_WORKER', 'ERR_SHM_NO_SPACE', 'ERR_SHM_PERMISSION', 'ERR_SHM_BAD_ARGUMENT', 'ERR_SHM_IO', 'ERR_SHM_NATIVE', 'ERR_SHM_ABORTED', 'ERR_SHM_COMPRESSION']);
     for (const code of Object.keys(ERROR_CODES)) {
       assert.ok(codes.has(code as ShmErrorCode) || elsewhere.has(code), `${code} has a scenario`);
     }

@@ -119,7 +119,7 @@ export function program(): Command {
   const cache = cmd
     .command('cache')
     .description("The node-wide caches of datasets (SharedCache): one copy per machine, shared by every process of this user.")
-    .addHelpText('after', examples('shmarray cache list', 'shmarray cache list --name my-app --json', 'shmarray cache prune --name my-app --budget 4GiB', 'shmarray cache clear --name my-app'));
+    .addHelpText('after', examples('shmarray cache list', 'shmarray cache list --name my-app --json', 'shmarray cache prune --name my-app --budget 4GiB', 'shmarray cache clear --name my-app', 'shmarray cache remove --name my-app'));
   const where = (c: Command): Command =>
     c.option('--name <name>', 'the cache (default: every cache found)').option('--dir <dir>', 'the base directory (default: $SHMARRAY_CACHE_DIR, else /dev/shm and the temp directory)');
   where(cache.command('list').description('Each entry: key, bytes, holders (pids), last use; and where the cache is and why.'))
@@ -129,6 +129,13 @@ export function program(): Command {
     .option('--budget <bytes>', "evict down to this size instead, e.g. 4GiB")
     .action(lazy(cacheCommands, 'cachePruneCommand'));
   where(cache.command('clear').description('Evict every unheld entry; held ones stay, and the holders are named.')).action(lazy(cacheCommands, 'cacheClearCommand'));
+  cache
+    .command('remove')
+    .description('Remove a whole cache — entries, lock files, budget, directory — when nobody holds any of it (stop its users first); else remove what is unheld and name the holders.')
+    .requiredOption('--name <name>', 'the cache to remove')
+    .option('--dir <dir>', 'the base directory (default: $SHMARRAY_CACHE_DIR, else /dev/shm and the temp directory)')
+    .addHelpText('after', examples('shmarray cache remove --name my-app'))
+    .action(lazy(cacheCommands, 'cacheRemoveCommand'));
   return cmd;
 }
 

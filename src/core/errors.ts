@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   ERR_SHM_TOO_LARGE: 'the array has more elements than one typed array may have in this Node (maxArrayLength)',
   ERR_SHM_EXISTS: 'the file exists and overwrite was not asked for',
   ERR_SHM_CLOSED: 'the SharedArray was closed',
+  ERR_SHM_HELD: 'a cache entry is held by a process, so it cannot be removed now',
   ERR_SHM_NATIVE: "shmarray's addon is missing or failed to load",
   ERR_SHM_MAP_FAILED: 'the system refused the mapping',
   ERR_SHM_BAD_ZIP: 'the archive is not a zip, is truncated or corrupt, or fails its CRC or size check',

@@ -9,10 +9,13 @@
  *     .evict-e-<hash>-<r>/       an entry being removed (renamed away first, then unlinked)
  *     cache.json                 the budget last given to SharedCache.open, for `shmarray cache prune`
  *
- * Lock files are never removed: a process may have one open, and a new file of the same name
- * would be a second lock that excludes nobody. They are empty; one per key ever used.
+ * Lock files are reclaimed, so that a cache keyed by date or request does not grow without bound
+ * (rule 5 of cache.ts's protocol): whoever removes an entry, or fails to build one, unlinks its
+ * lock file while holding it exclusively, and every locker checks after locking that the file it
+ * locked is still the one at the path (lockIsCurrent) — else it opens the path again. Only held or
+ * in-progress keys keep a lock file.
  */
-import { closeSync, constants, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -197,6 +200,26 @@ export function cacheNames(base: string, given = false): string[] {
   });
 }
 
+/**
+ * True when `fd`, just locked, is still the lock file of entry `id` at its path. A lock file is
+ * unlinked (reclaimLock) by whoever holds it exclusively; a process that opened it before then and
+ * locks it afterwards holds a lock on a file nobody else will open: it must open the path again.
+ */
+export function lockIsCurrent(fd: number, cacheDir: string, id: string): boolean {
+  try {
+    const locked = fstatSync(fd);
+    const now = statSync(join(cacheDir, `${id}.lock`));
+    return locked.ino === now.ino && locked.dev === now.dev;
+  } catch {
+    return false; // unlinked: nothing is at the path now
+  }
+}
+
+/** Unlinks entry `id`'s lock file: called only with it held exclusively (see {@link lockIsCurrent}). */
+export function reclaimLock(cacheDir: string, id: string): void {
+  rmSync(join(cacheDir, `${id}.lock`), { force: true });
+}
+
 /** Opens (creating) the lock file of entry `id`; the caller closes it, which drops any lock it took. */
 export function openLock(cacheDir: string, id: string): number {
   const path = join(cacheDir, `${id}.lock`);
@@ -331,14 +354,36 @@ export function evict(cacheDir: string, dir: string): boolean {
   const id = dir.slice(dir.lastIndexOf('/') + 1);
   const fd = openLock(cacheDir, id);
   try {
-    if (!tryLock(fd)) return false;
-    if (!exists(dir)) return false;
+    // Rule 2: only under the exclusive lock of the file at the path (a reclaimed one locks nothing).
+    if (!tryLock(fd) || !lockIsCurrent(fd, cacheDir, id)) return false;
+    if (!exists(dir)) {
+      reclaimLock(cacheDir, id); // rule 5: nobody holds or builds it, and there is nothing to hold
+      return false;
+    }
     const away = join(cacheDir, `.evict-${id}-${randomBytes(4).toString('hex')}`);
     renameSync(dir, away);
     rmSync(away, { recursive: true, force: true });
+    reclaimLock(cacheDir, id); // rule 5, still holding it exclusively
     return true;
   } finally {
     closeSync(fd);
+  }
+}
+
+/**
+ * Unlinks the lock files of keys that have no entry and that nobody holds or builds (rule 5):
+ * those of builds that failed in processes that died before reclaiming them.
+ */
+export function reclaimLocks(cacheDir: string): void {
+  for (const n of readdirSync(cacheDir)) {
+    const m = /^(e-[0-9a-f]{32})\.lock$/.exec(n);
+    if (m?.[1] === undefined || exists(join(cacheDir, m[1]))) continue;
+    const fd = openLock(cacheDir, m[1]);
+    try {
+      if (tryLock(fd) && lockIsCurrent(fd, cacheDir, m[1]) && !exists(join(cacheDir, m[1]))) reclaimLock(cacheDir, m[1]);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
@@ -349,7 +394,8 @@ export function sweepLeftovers(cacheDir: string): void {
     if (m?.[1] === undefined) continue;
     const fd = openLock(cacheDir, m[1]);
     try {
-      if (tryLock(fd)) rmSync(join(cacheDir, n), { recursive: true, force: true });
+      // Rules 2 and 5: the exclusive lock of the file at the path, or a live builder's staging could go.
+      if (tryLock(fd) && lockIsCurrent(fd, cacheDir, m[1])) rmSync(join(cacheDir, n), { recursive: true, force: true });
     } finally {
       closeSync(fd);
     }

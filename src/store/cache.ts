@@ -7,8 +7,27 @@
  * which the kernel drops when they die; eviction takes the exclusive lock, so it removes only
  * entries nobody holds, least recently used first, when a new one would pass the budget.
  * On-disk layout and the primitives: cache-layout.ts.
+ *
+ * The protocol's rules (each code path that keeps one cites it):
+ *  1. An entry is sealed exactly when `e-<id>/entry.json` exists. It is written last, into the
+ *     staging directory, which is then renamed to `e-<id>/`: readers never see half an entry.
+ *  2. Only the holder of `e-<id>.lock`'s exclusive flock may create or remove `e-<id>/` (build,
+ *     seal, evict) or its staging directories; a dead process's flock is dropped by the kernel,
+ *     so its leftovers are removed by the next exclusive holder (sweepLeftovers, stagingDir).
+ *  3. A shared flock on the lock file holds the entry: while any is held no exclusive one can be
+ *     taken, so a held entry is never evicted. Holding = one open fd per hold (Hold), closed when
+ *     its arrays are.
+ *  4. flock's exclusive→shared conversion is not atomic: between the two, another process may take
+ *     the exclusive lock and evict. So after converting, the builder checks rules 1 and 5 again
+ *     before handing the entry out.
+ *  5. A lock counts only on the file at the path (lockIsCurrent, checked after every lock taken).
+ *     Whoever holds a lock file exclusively with no entry left behind it — an evictor, a failed
+ *     build, prune's sweep — unlinks it; a process that had the old file open then finds its lock
+ *     is not current, lets go, and opens the path again. Only held or in-progress keys keep one.
+ *  6. Waiting is polling tryLock on a timer (2 → 50 ms), so a waiter's event loop runs; a waiter
+ *     never blocks in flock on the JS thread.
  */
-import { chmodSync, closeSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -25,7 +44,7 @@ import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { jobSignal, POOL_OPTIONS } from '../jobs/pool.js';
 import {
-  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, openLock, readMeta, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
@@ -384,7 +403,9 @@ export class SharedCache {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `cache.prune's budget must be a whole number of bytes ≥ 0, not ${String(budget)}.`, { option: 'budget' });
     }
     sweepLeftovers(this.dir);
-    return { removed: this.#evictTo(budget).removed, kept: this.list() };
+    const { removed } = this.#evictTo(budget);
+    reclaimLocks(this.dir); // and the lock files of failed builds whose processes died (rule 5)
+    return { removed, kept: this.list() };
   }
 
   /** Evicts every unheld entry; returns what it removed and what it left (held) with the holders' pids. */
@@ -393,29 +414,63 @@ export class SharedCache {
     return { removed, left: kept };
   }
 
+  /**
+   * Removes the whole cache — its entries, lock files, budget and directory — when nobody holds
+   * any of it; otherwise removes what it can, keeps the directory, and returns what is held (with
+   * the holders' pids), as {@link clear} does. A process that opens the cache afterwards makes it
+   * anew.
+   */
+  remove(): { removed: CacheEntryInfo[]; left: CacheEntryInfo[]; removedDir: boolean } {
+    const { removed, left } = this.clear();
+    if (left.length > 0) return { removed, left, removedDir: false };
+    // Nothing is held: what remains is lock files of keys being built right now (kept: rule 5) and the budget.
+    const building = readdirSync(this.dir).some((n) => n.startsWith('.build-'));
+    if (building) return { removed, left, removedDir: false };
+    rmSync(this.dir, { recursive: true, force: true });
+    return { removed, left, removedDir: true };
+  }
+
   async #acquire(key: string, build: (b: CacheBuilder) => unknown, signal: AbortSignal | undefined): Promise<CacheEntry> {
     const id = entryId(key);
     const entryDir = join(this.dir, id);
     let fd = openLock(this.dir, id);
+    /** Lets go of the lock file and opens the path again: its entry changed, or the file was reclaimed (rule 5). */
+    const reopen = (): void => {
+      closeSync(fd);
+      fd = openLock(this.dir, id);
+    };
     try {
       for (let wait = POLL_FIRST_MS; ; wait = Math.min(POLL_MAX_MS, wait * 2)) {
         if (signal?.aborted === true) throw abortedError(signal);
         if (readMeta(entryDir) !== undefined) {
-          // Built: a shared lock holds it; the entry cannot be evicted while any is held.
+          // Rule 3: built, it is held by a shared lock, and cannot be evicted while any is held.
           if (tryLock(fd, true)) {
             const meta = readMeta(entryDir);
-            if (meta !== undefined) return this.#hold(fd, entryDir, meta, false);
-            closeSync(fd); // evicted just before we locked: let go, and look again
-            fd = openLock(this.dir, id);
+            // Rule 5: the lock counts only if it is on the file at the path now.
+            if (meta !== undefined && lockIsCurrent(fd, this.dir, id)) return this.#hold(fd, entryDir, meta, false);
+            reopen(); // evicted just before we locked, or its lock file reclaimed: look again
+            continue;
           }
         } else if (tryLock(fd)) {
-          // Nobody builds it and nobody holds it: ours to build (unless it was sealed meanwhile).
+          if (!lockIsCurrent(fd, this.dir, id)) {
+            reopen(); // rule 5: an evictor reclaimed the file we had open
+            continue;
+          }
+          // Rule 2: nobody builds it and nobody holds it: ours to build (unless it was sealed meanwhile).
           const existing = readMeta(entryDir);
-          const meta = existing ?? (await this.#build(key, id, entryDir, build, signal));
-          // EX → SH: the kernel may let an evictor in between, so the entry is looked at again.
-          if (tryLock(fd, true) && readMeta(entryDir) !== undefined) return this.#hold(fd, entryDir, meta, existing === undefined);
-          closeSync(fd);
-          fd = openLock(this.dir, id);
+          let meta: EntryMeta;
+          try {
+            meta = existing ?? (await this.#build(key, id, entryDir, build, signal));
+          } catch (err) {
+            // Rule 5: a failed build leaves no entry, and (still held exclusively) no lock file either.
+            if (readMeta(entryDir) === undefined) reclaimLock(this.dir, id);
+            throw err;
+          }
+          // Rule 4: EX → SH is not atomic — an evictor may get in between — so the entry and its
+          // lock file are looked at again before the entry is handed out.
+          if (tryLock(fd, true) && lockIsCurrent(fd, this.dir, id) && readMeta(entryDir) !== undefined) return this.#hold(fd, entryDir, meta, existing === undefined);
+          reopen();
+          continue;
         }
         await sleep(wait, signal);
       }

@@ -91,3 +91,20 @@ export async function cacheClearCommand(o: CacheCommandOptions): Promise<void> {
     for (const e of left) console.log(`  left ${shortKey(e.key)} (${formatBytes(e.bytes)}): held by pid ${e.holders.join(', ') || '(a holder this namespace cannot see)'}`);
   }
 }
+
+/** Removes a whole cache when nobody holds any of it; otherwise says who holds what (exit 1). */
+export async function cacheRemoveCommand(o: CacheCommandOptions): Promise<void> {
+  for (const { cache: c } of await caches(o)) {
+    const { removed, left, removedDir } = c.remove();
+    if (removedDir) {
+      console.log(`${c.name}: removed the cache (${count(removed.length, 'entry', 'entries')}, ${formatBytes(removed.reduce((s, e) => s + e.bytes, 0))}) and its directory ${c.dir}`);
+      continue;
+    }
+    const held = left.map((e) => `${shortKey(e.key)} (pid ${e.holders.join(', ') || '?'})`).join('; ');
+    throw new ShmArrayError(
+      'ERR_SHM_HELD',
+      `${c.name}: not removed — ${left.length > 0 ? `${count(left.length, 'entry is', 'entries are')} held: ${held}` : 'an entry is being built'}; stop those processes, then run shmarray cache remove --name ${c.name} again (${count(removed.length, 'unheld entry was', 'unheld entries were')} removed).`,
+      { name: c.name },
+    );
+  }
+}
