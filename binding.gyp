@@ -9,7 +9,7 @@
   "targets": [
     {
       "target_name": "shmarray",
-      "sources": ["src/native/addon.cc", "src/native/codec.cc", "src/native/stats.cc", "src/native/work.cc"],
+      "sources": ["src/native/addon.cc", "src/native/codec.cc", "src/native/guard.cc", "src/native/stats.cc", "src/native/work.cc"],
       "cflags_cc": ["-Wall", "-Wextra", "-Wno-cast-function-type", "-O2"],
       "libraries": ["-lpthread"],
       "conditions": [

@@ -13,7 +13,7 @@ export type { MachineInfo } from './machine.js';
 export { formatMiB } from '../core/units.js';
 // For benchmark scripts of their own (this repository's bench/ uses them): a timer and the tables the CLI prints.
 export { stopwatch } from '../core/clock.js';
-export { textTable } from './table.js';
+export { textTable } from '../core/text-table.js';
 // The statistics kernels themselves (the addon's C for float32 and the JavaScript one), which bench:jobs times apart from any pool.
 export { partialStats, partialStatsJs } from '../jobs/stats-math.js';
 export type { PartialStats } from '../jobs/stats-math.js';

@@ -24,6 +24,8 @@ interface Binding {
   cancelJob(id: number): void;
   columnSums(data: Float32Array, columns: number, fromRow: number, toRow: number): Float64Array;
   readonly ENGINE: string;
+  /** codec::Status's names by value (codec.h). */
+  readonly CODEC_STATUS: readonly string[];
   readonly PAGE_SIZE: number;
   readonly TYPED_ARRAY_MAX_LENGTH: number;
   readonly TYPED_ARRAY_MAX_BYTES: number;
@@ -82,6 +84,10 @@ function load(): Binding {
     path = bindingPath();
     const b = require(path) as Binding;
     b.setup(markAsUntransferable);
+    // The enum is the addon's: an addon of another version that numbers it otherwise is refused, not misread.
+    if (JSON.stringify(b.CODEC_STATUS) !== JSON.stringify(CODEC_STATUS)) {
+      throw new Error(`its status names (${String(b.CODEC_STATUS)}) are not this version's (${CODEC_STATUS.join(',')}): it was built from another version of shmarray`);
+    }
     binding = b;
     loadedFrom = path;
   } catch (err) {
@@ -256,10 +262,13 @@ export function columnSums(data: Float32Array, columns: number, fromRow: number,
  * caught, never a crash) or `errno` (a system call failed; see `errnoName` and `syscall`).
  */
 export type CodecStatus = 'ok' | 'size-exceeded' | 'size-mismatch' | 'corrupt-data' | 'changed' | 'errno';
+/** The statuses this file handles, checked against the addon's own list (codec.h's enum) when it loads. */
 const CODEC_STATUS: readonly CodecStatus[] = ['ok', 'size-exceeded', 'size-mismatch', 'corrupt-data', 'changed', 'errno'];
 
 function statusName(n: number): CodecStatus {
-  return CODEC_STATUS[n] ?? 'errno';
+  const name = CODEC_STATUS[n];
+  if (name === undefined) throw new ShmArrayError('ERR_SHM_NATIVE', `shmarray's addon returned status ${n}, which this version does not know; rebuild the addon from this package (npm rebuild shmarray).`, { status: n });
+  return name;
 }
 
 /**

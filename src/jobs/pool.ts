@@ -9,6 +9,7 @@ import type { ReleaseTask } from './release-worker.js';
 import { createShared } from '../core/create-shared.js';
 import { tempName } from '../core/files.js';
 import { checkOptions, integer, oneOf, type Check } from '../core/options.js';
+import { CONTROL_OPTIONS, type JobControl } from '../core/abort.js';
 
 /** Where workers run: threads of this process, or child processes. */
 export type Runtime = 'worker_threads' | 'child_process';
@@ -23,29 +24,13 @@ const isPool: Check = (v, what) => {
   }
 };
 
-const isSignal: Check = (v, what) => {
-  if (!(v instanceof AbortSignal)) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${what} must be an AbortSignal (e.g. new AbortController().signal).`, { option: what });
-};
-
-/** How a caller stops a job: an AbortSignal, a timeout in milliseconds, or both. */
-export interface JobControl {
-  /** Abort the job: running tasks' workers are terminated (and replaced), the job rejects with ERR_SHM_ABORTED. */
-  signal?: AbortSignal;
-  /** Milliseconds the whole job may take before it is aborted the same way. */
-  timeout?: number;
-}
+export { jobSignal, type JobControl } from '../core/abort.js';
 
 /**
  * The options of a pool a job starts (workers, runtime), or the caller's own pool instead, and
  * the job's signal and timeout: the spec for {@link checkOptions}.
  */
-export const POOL_OPTIONS = { workers: integer(1), runtime: oneOf(RUNTIMES), pool: isPool, signal: isSignal, timeout: integer(1) } as const;
-
-/** One signal for a job from its `signal` and `timeout` options, or undefined for neither. */
-export function jobSignal(control: JobControl): AbortSignal | undefined {
-  const signals = [control.signal, control.timeout === undefined ? undefined : AbortSignal.timeout(control.timeout)].filter((s): s is AbortSignal => s !== undefined);
-  return signals.length === 0 ? undefined : signals.length === 1 ? signals[0] : AbortSignal.any(signals);
-}
+export const POOL_OPTIONS = { workers: integer(1), runtime: oneOf(RUNTIMES), pool: isPool, ...CONTROL_OPTIONS } as const;
 /** A given pool decides its own workers and runtime. */
 export const POOL_CONFLICTS = [['pool', ['workers', 'runtime']]] as const;
 

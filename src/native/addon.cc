@@ -28,6 +28,7 @@
 #include <unordered_map>
 
 #include "codec.h"
+#include "guard.h"
 #include "stats.h"
 #include "work.h"
 
@@ -349,7 +350,7 @@ void ColumnSums(const FunctionCallbackInfo<Value>& args) {
   double* out = static_cast<double*>(result->Data());
   const float* base = from == to ? nullptr : reinterpret_cast<const float*>(static_cast<const uint8_t*>(view->Buffer()->Data()) + view->ByteOffset());
   SumsCall call{base == nullptr ? nullptr : base + from * columns, to - from, columns, out};
-  if (!codec::RunGuarded(RunSums, &call)) return Throw(isolate, "the mapped file shrank while it was read", EFAULT, "read");
+  if (!guard::RunGuarded(RunSums, &call)) return Throw(isolate, "the mapped file shrank while it was read", EFAULT, "read");
   args.GetReturnValue().Set(v8::Float64Array::New(result, 0, static_cast<size_t>(4 * columns)));
 }
 
@@ -550,6 +551,10 @@ NODE_MODULE_INIT(/* exports, module, context */) {
   SetFunction(isolate, context, exports, "cancelJob", CancelJob);
   SetFunction(isolate, context, exports, "columnSums", ColumnSums);
   exports->Set(context, String::NewFromUtf8Literal(isolate, "ENGINE"), String::NewFromUtf8(isolate, codec::EngineName()).ToLocalChecked()).Check();
+  // The names of codec::Status by value: the JS side reads them, never a copy of the enum.
+  Local<v8::Array> statuses = v8::Array::New(isolate, codec::kStatusCount);
+  for (int i = 0; i < codec::kStatusCount; i++) statuses->Set(context, i, String::NewFromUtf8(isolate, codec::kStatusNames[i]).ToLocalChecked()).Check();
+  exports->Set(context, String::NewFromUtf8Literal(isolate, "CODEC_STATUS"), statuses).Check();
   SetNumber(isolate, context, exports, "PAGE_SIZE", static_cast<double>(sysconf(_SC_PAGESIZE)));
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_LENGTH", kTypedArrayMaxLength);
   SetNumber(isolate, context, exports, "TYPED_ARRAY_MAX_BYTES", kTypedArrayMaxBytes);

@@ -4,11 +4,10 @@
 // only inflates whole buffers, so its output must be a mapping, and the first stores into fresh
 // mapped pages cost more than its faster decoding saves (native-notes/compression.md).
 #include "codec.h"
+#include "guard.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <setjmp.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,43 +26,9 @@
 namespace shmarray {
 namespace codec {
 
+const char* const kStatusNames[kStatusCount] = {"ok", "size-exceeded", "size-mismatch", "corrupt-data", "changed", "errno"};
+
 namespace {
-
-// ---- The SIGBUS guard ----------------------------------------------------------------------
-// A page of a mapped file that was truncated away raises SIGBUS on access. SIGBUS from a memory
-// access is delivered to the thread that made it, so a thread-local jump buffer says whether the
-// fault is ours (inside RunGuarded) and where to go back to; any other SIGBUS goes to whoever
-// handled it before (by default: the process dies, as it would have without shmarray).
-
-thread_local sigjmp_buf* guard = nullptr;
-struct sigaction previous;
-
-void OnSigbus(int sig, siginfo_t* info, void* context) {
-  sigjmp_buf* jump = guard;
-  if (jump != nullptr) siglongjmp(*jump, 1);
-  if (previous.sa_flags & SA_SIGINFO) {
-    if (previous.sa_sigaction != nullptr) previous.sa_sigaction(sig, info, context);
-    return;
-  }
-  if (previous.sa_handler == SIG_DFL || previous.sa_handler == SIG_IGN) {
-    // Put the default back and return: the access faults again and the process dies of SIGBUS.
-    signal(SIGBUS, SIG_DFL);
-    return;
-  }
-  previous.sa_handler(sig);
-}
-
-void InstallGuard() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction action;
-    memset(&action, 0, sizeof action);
-    action.sa_sigaction = OnSigbus;
-    action.sa_flags = SA_SIGINFO | SA_ONSTACK;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGBUS, &action, &previous);
-  });
-}
 
 size_t PageSize() {
   static const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
@@ -194,19 +159,6 @@ const char* EngineName() {
   return name;
 }
 
-bool RunGuarded(void (*fn)(void*), void* arg) {
-  InstallGuard();
-  sigjmp_buf jump;
-  // savemask = 1: the jump back also restores the signal mask, so SIGBUS is not left blocked.
-  if (sigsetjmp(jump, 1) != 0) {
-    guard = nullptr;
-    return false;
-  }
-  guard = &jump;
-  fn(arg);
-  guard = nullptr;
-  return true;
-}
 
 EntryResult InflateEntry(int archive_fd, uint64_t data_start, uint64_t comp_size, int method, int out_fd, uint64_t size) {
   struct stat st;
@@ -250,7 +202,7 @@ EntryResult InflateEntry(int archive_fd, uint64_t data_start, uint64_t comp_size
   EntryResult r;
   if (!ready || (method != 0 && a.chunk == nullptr)) {
     r = Errno("inflate", ENOMEM);
-  } else if (!RunGuarded(InflateBody, &a)) {
+  } else if (!guard::RunGuarded(InflateBody, &a)) {
     r.status = kChanged;
   } else {
     r.status = a.status;

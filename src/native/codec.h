@@ -1,9 +1,7 @@
 // Deflate and inflate with no V8 in sight: the engines (deflate: libdeflate when it was found at
-// build time, else the zlib inside Node; inflate: Node's zlib), the SIGBUS guard that turns a file
-// shrinking under a mapping into an error, and one zip entry inflated from a mapped archive into
-// its output file. Called from the worker threads of src/native/work.cc, and RunGuarded from the
-// JS thread too (addon.cc's column sums over a mapping); every function is thread-safe and
-// allocates only what it frees.
+// build time, else the zlib inside Node; inflate: Node's zlib), and one zip entry inflated from a
+// mapped archive into its output file (under the SIGBUS guard of guard.h). Called from the worker
+// threads of src/native/work.cc; every function is thread-safe and allocates only what it frees.
 #pragma once
 
 #include <cstddef>
@@ -24,6 +22,9 @@ enum Status : int {
   kChanged = 4,       // the file shrank or vanished under the mapping (SIGBUS caught), or a short read
   kErrno = 5,         // a system call failed: `err` is its errno, `syscall` its name
 };
+constexpr int kStatusCount = 6;
+// The name of each Status (index = value), exported to JS as CODEC_STATUS: the one list of them.
+extern const char* const kStatusNames[kStatusCount];
 
 struct EntryResult {
   int status = kOk;
@@ -50,10 +51,6 @@ size_t GzipBound(Deflater* d, size_t n);
 // One complete gzip member (RFC 1952) of `in` into `out`; returns its length, 0 if it did not fit.
 size_t GzipMember(Deflater* d, const uint8_t* in, size_t n, uint8_t* out, size_t cap);
 
-// Runs fn(arg) with SIGBUS caught on this thread: returns false if a mapped page vanished
-// (the file was truncated) while fn ran. fn must hold no locks and own no C++ objects with
-// destructors: a fault leaves it by siglongjmp.
-bool RunGuarded(void (*fn)(void*), void* arg);
 
 }  // namespace codec
 }  // namespace shmarray

@@ -42,7 +42,7 @@ import { normalizeShape, type ShapeLike } from '../core/shape.js';
 import { openShared, type AnySharedArray, type SharedArray } from '../core/shared-array.js';
 import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
-import { jobSignal, POOL_OPTIONS } from '../jobs/pool.js';
+import { CONTROL_OPTIONS, jobSignal } from '../core/abort.js';
 import {
   cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
@@ -169,7 +169,7 @@ export class CacheEntry {
 }
 
 /** The options that bound a wait: checked as every job's `timeout` and `signal` are. */
-const WAIT_OPTIONS = { timeout: POOL_OPTIONS.timeout, signal: POOL_OPTIONS.signal };
+const WAIT_OPTIONS = CONTROL_OPTIONS;
 const POLL_FIRST_MS = 2;
 const POLL_MAX_MS = 50;
 

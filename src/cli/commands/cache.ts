@@ -1,6 +1,6 @@
 /** `shmarray cache list | prune | clear`: the node-wide caches of this user, from a shell. */
 import { formatBytes, parseBytes, SharedCache, ShmArrayError, type CacheEntryInfo } from '../../index.js';
-import { textTable } from '../../bench/table.js';
+import { textTable } from '../../core/text-table.js';
 
 /** Options the cache commands share. */
 export interface CacheCommandOptions {

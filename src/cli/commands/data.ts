@@ -5,7 +5,7 @@ import {
   addonPath, choosePlacement, HAS_FLOAT16ARRAY, listNpz, openSharedTable, readSafetensors, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type AnySharedArray, type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
-import { textTable } from '../../bench/table.js';
+import { textTable } from '../../core/text-table.js';
 import { itemSize } from '../../core/dtype.js';
 
 /**
