@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Command, CommanderError, Option } from 'commander';
 import * as parse from './args.js';
 import { ShmArrayError } from '../core/errors.js';
+import { DTYPES } from '../core/dtype.js';
 
 /** The installed package's version, from its package.json (dist/cli/ → the package root). */
 function packageVersion(): string {
@@ -55,34 +56,34 @@ export function program(): Command {
     .addHelpText('after', examples('npx shmarray bench', 'shmarray bench --size 2GiB --runtime child_process --modes copy,map', 'shmarray bench --repeat 3 --json bench.json --svg bench.svg'))
     .action(lazy(bench, 'benchCommand'));
 
-  cmd
+  rawData(
+    cmd
     .command('extract')
     .description('Extract zip archives (streamed, CRC-checked, in parallel) and print one handle per array as a JSON line.')
     .argument('<zip...>', 'zip archives')
     .option('--dir <dir>', 'output directory (default: a new directory on /dev/shm when it has room); the files stay')
-    .option('--columns <n>', 'columns of raw entries; rows are inferred', parse.positiveInt)
-    .option('--shape <shape>', 'exact shape of raw entries, e.g. 1000x4', parse.shape)
-    .option('--dtype <dtype>', 'element type of raw entries (default float32)', parse.dtype)
     .option('--workers <n>', 'archives extracted at once (default: cores)', parse.positiveInt)
     .addHelpText('after', examples('shmarray extract data/file_*.zip --columns 4 --dir /dev/shm/job'))
-    .action(lazy(data, 'extractCommand'));
+    .action(lazy(data, 'extractCommand')),
+    'raw entries (.npy entries carry their own)',
+  );
 
-  cmd
+  rawData(
+    cmd
     .command('stats')
     .description('Per-column count, mean, std, min and max of zip archives and data files: archives extracted on the addon\'s threads, statistics taken in this process up to 1 GiB of data, past it in a worker pool.')
     .argument('<input...>', 'zip archives, .npy files, .npz and .safetensors files (one array each: --array), Arrow tables (.arrow: --column), or raw files with --columns or --shape')
     .option('--array <name>', 'the array of an .npz or the tensor of a safetensors file (needed when it holds more than one; shmarray info FILE lists them)')
     .option('--column <name>', 'the numeric column of an Arrow table (.arrow) to take the statistics of')
-    .option('--columns <n>', 'columns of raw data (required for raw data and zips of raw entries; .npy carries its own); rows are inferred', parse.positiveInt)
-    .option('--shape <shape>', 'exact shape of raw data, e.g. 1000x4', parse.shape)
-    .option('--dtype <dtype>', 'element type of raw data (default float32)', parse.dtype)
     .option('--workers <n>', 'extraction threads, and workers for the statistics (given, a pool is used whatever the size; default: cores, and no pool up to 1 GiB)', parse.positiveInt)
     .addOption(new Option('--runtime <runtime>', 'worker_threads or child_process').argParser(parse.runtime))
     .option('--json', 'print the statistics as JSON')
     .option('--partial', 'print (or write, with -o) the partial statistics instead, in the format shmarray merge and mergeColumnStats take')
     .option('-o, --output <file>', 'with --partial: write it to this file (atomically)')
     .addHelpText('after', examples('shmarray stats data/*.zip --columns 4', 'shmarray stats /dev/shm/job/means.npy --json', 'shmarray stats train.npz --array X', 'shmarray stats sales.arrow --column price', 'shmarray stats shard-3.zip --columns 4 --partial -o part-3.json'))
-    .action(lazy(data, 'statsCommand'));
+    .action(lazy(data, 'statsCommand')),
+    'raw data (required for raw files and zips of raw entries; .npy carries its own)',
+  );
 
   cmd
     .command('merge')
@@ -92,17 +93,17 @@ export function program(): Command {
     .addHelpText('after', examples('shmarray merge parts/*.json', 'shmarray merge part-*.json --json'))
     .action(lazy(data, 'mergeCommand'));
 
-  cmd
+  rawData(
+    cmd
     .command('info')
     .description('Shape, dtype, size and page residency (mincore) of a data file, and where a store for it would go and why; or, with --engine, the compression engine in use and the addon file it is in.')
     .argument('[file]', 'a .npy file, an .npz or a .safetensors file (lists its arrays), an Arrow table (.arrow: its schema), or a raw file with --shape or --columns')
-    .option('--shape <shape>', 'shape of a raw file, e.g. 1000x4', parse.shape)
-    .option('--columns <n>', 'columns of a raw file; rows are inferred', parse.positiveInt)
-    .option('--dtype <dtype>', 'element type of a raw file (default float32)', parse.dtype)
     .option('--engine', 'print the engine that inflates zip entries and deflates gzip members (libdeflate, or the zlib inside Node), and the addon file loaded')
     .option('--json', 'print one JSON object')
     .addHelpText('after', examples('shmarray info data.npy', 'shmarray info train.npz', 'shmarray info model.safetensors', 'shmarray info sales.arrow', 'shmarray info /dev/shm/job/a.f32 --columns 4', 'shmarray info --engine'))
-    .action(lazy(data, 'infoCommand'));
+    .action(lazy(data, 'infoCommand')),
+    'a raw file',
+  );
   cmd
     .command('gzip')
     .description("Compress a file or stdin in parallel: chunks become independent gzip members (or, with --single-member, one member) compressed on the addon's threads or in workers; one writer appends them in order. The output's directory is made when missing.")
@@ -137,6 +138,17 @@ export function program(): Command {
     .addHelpText('after', examples('shmarray cache remove --name my-app'))
     .action(lazy(cacheCommands, 'cacheRemoveCommand'));
   return cmd;
+}
+
+/**
+ * --columns, --shape and --dtype: one flag, one parser and one wording wherever raw data is read
+ * (extract, stats, info); `what` names the data in their help.
+ */
+function rawData(c: Command, what: string): Command {
+  return c
+    .option('--columns <n>', `columns of ${what}; rows are inferred`, parse.positiveInt)
+    .option('--shape <shape>', `exact shape of ${what.replace(/ \(.*\)$/, '')}, e.g. 1000x4`, parse.shape)
+    .option('--dtype <dtype>', `element type of ${what.replace(/ \(.*\)$/, '')} (default float32; ${DTYPES.join(', ')})`, parse.dtype);
 }
 
 /** Runs the program; returns the exit status (0 ok, 1 failed, 2 bad arguments). */

@@ -10,9 +10,10 @@ export type { Mode, OpenOptions, Order, SharedHandle } from './handle.js';
 
 /**
  * A typed-array view over a memory-mapped file. `data` is the mapping itself, never a copy:
- * writes through an `'r+'` array are seen by every process mapping the same file.
+ * writes through an `'r+'` array are seen by every process mapping the same file. It has every
+ * field of its {@link SharedHandle} (the compiler holds them together).
  */
-export class SharedArray<D extends DType = DType> {
+export class SharedArray<D extends DType = DType> implements Required<Omit<SharedHandle<D>, 'converted'>> {
   readonly path: string;
   readonly shape: readonly number[];
   readonly dtype: D;
