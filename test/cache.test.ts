@@ -2,7 +2,7 @@
 import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, readdirSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Worker } from 'node:worker_threads';
@@ -158,6 +158,13 @@ describe('exactly once per key per machine', () => {
       setTimeout(() => ac.abort(), 50);
       await rejectsWithCode(cache.get('slow', never, { signal: ac.signal }), 'ERR_SHM_ABORTED');
       assert.equal(stagingLeft(dir).length, 1, "the builder's work is untouched");
+      // The build goes on: its process lives and still holds the key's lock exclusively (/proc/locks).
+      const pid = hung.proc.pid as number;
+      process.kill(pid, 0);
+      const [lock] = readdirSync(cache.dir).filter((f) => f.endsWith('.lock'));
+      const ino = statSync(join(cache.dir, lock as string)).ino;
+      const held = readFileSync('/proc/locks', 'utf8').split('\n').some((l) => /\bFLOCK\s+ADVISORY\s+WRITE\b/.test(l) && l.split(/\s+/)[4] === String(pid) && l.includes(`:${ino} `));
+      assert.ok(held, `pid ${pid} holds the exclusive lock of ${lock}`);
     } finally {
       await killed(hung);
     }
@@ -352,9 +359,11 @@ describe('bad input is ERR_SHM_BAD_ARGUMENT, and nothing is created', () => {
     test(what, async () => {
       const before = n;
       await rejectsWithCode(call(), code);
+      // Everything under the base the call was given: at most the cache directory a valid open made.
       const made = join(tmp.dir, `base-${before + 1}`);
-      const left = existsSync(join(made, 'test')) ? readdirSync(join(made, 'test')).filter((f) => !f.endsWith('.lock')) : [];
-      assert.deepEqual(left, [], 'no entry and no staging directory');
+      assert.ok(existsSync(made), 'the base was made for this case');
+      const left = readdirSync(made, { recursive: true }).map(String).filter((f) => f !== 'test');
+      assert.deepEqual(left, [], 'no entry, no staging directory, no lock file, no budget');
     });
   }
 });

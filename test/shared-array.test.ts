@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 import { createShared, DTYPES, ERROR_CODES, float16FromBits, float16ToBits, itemSize, maxArrayLength, openShared, ShmArrayError, type DType, type ShmErrorCode } from '../dist/index.js';
 import { makeErrorCases } from './error-cases.js';
-import { inChild, NO_TMPFS, numbersOf, numpyPython, setNumbers, smallTmpfs, tempDir, throwsWithCode } from './helpers.js';
+import { inChild, mappingsOf, NO_TMPFS, numbersOf, numpyPython, setNumbers, smallTmpfs, tempDir, throwsWithCode } from './helpers.js';
 
 const vectors = fileURLToPath(new URL('./vectors/', import.meta.url));
 const tmp = tempDir();
@@ -175,10 +175,16 @@ describe('SharedArray', () => {
   });
 
   test('empty arrays are valid and map nothing', () => {
-    const a = createShared(tmp.path('empty.f32'), [0, 4]);
-    assert.equal(a.data.length, 0);
-    assert.equal(openShared(tmp.path('empty.f32'), [0, 4]).length, 0);
-    assert.equal(openShared(`${vectors}empty.npy`).data.length, 0);
+    const path = tmp.path('empty.f32');
+    const a = createShared(path, [0, 4]);
+    const b = openShared(path, [0, 4]);
+    const c = openShared(`${vectors}empty.npy`);
+    assert.deepEqual([a.data.length, b.length, c.data.length], [0, 0, 0]);
+    // Nothing mapped: no mapping of either file in this process, and no pages to count.
+    assert.deepEqual(mappingsOf(path), []);
+    assert.deepEqual(mappingsOf(`${vectors}empty.npy`), []);
+    assert.deepEqual(b.residency(), { resident: 0, total: 0 });
+    for (const x of [a, b, c]) x.close();
   });
 
   test('close() is idempotent and any use after it throws ERR_SHM_CLOSED', () => {

@@ -296,12 +296,14 @@ for (const runtime of RUNTIMES) {
       await onArchiveCase({ pool });
     });
 
-    test('one bad archive fails the call and removes every file it made', async () => {
+    test(`one bad archive fails the call in a ${runtime} pool and removes every file it made`, async () => {
       await using store = await SharedStore.create({ dir: tmp.dir });
+      // runtime matters only for a pool: without one, archives inflate on the addon's threads.
+      await using pool = createPool(workerFiles.extract, { workers: 2, runtime });
       const keep = store.create('keep.f32', 4);
       const bad = tmp.path(`bad-${runtime}.zip`);
       writeFileSync(bad, buildZip([{ name: 'x.f32', data: new Uint8Array(16), crc: 7 }]));
-      await rejectsWithCode(store.extractAll([zips[0] ?? '', bad, zips[1] ?? ''], { workers: 2, runtime }), 'ERR_SHM_BAD_ZIP');
+      await rejectsWithCode(store.extractAll([zips[0] ?? '', bad, zips[1] ?? ''], { columns: 4, pool }), 'ERR_SHM_BAD_ZIP');
       assert.deepEqual(store.files(), [keep.path]);
     });
   });
