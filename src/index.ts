@@ -38,6 +38,8 @@ export { extractZips } from './store/extract-all.js';
 export type { ExtractAllOptions } from './store/extract-all.js';
 export type { ExtractOptions, ZipEntryInfo } from './store/zip.js';
 export { choosePlacement } from './store/placement.js';
+export { archiveStats } from './store/archive-stats.js';
+export type { ArchiveStatsOptions } from './store/archive-stats.js';
 
 // One copy per machine: datasets shared by every process of the user, by key.
 export { SharedCache, CacheEntry } from './store/cache.js';
@@ -50,7 +52,7 @@ export type { Runtime, PoolOptions, JobControl } from './jobs/pool.js';
 export { splitRows } from './jobs/partition.js';
 export { columnStats, normalize, partialColumnStats } from './jobs/column-stats.js';
 export type { StatsOptions } from './jobs/column-stats.js';
-export { mergeColumnStats, PARTIAL_STATS_FORMAT } from './jobs/partial-stats.js';
+export { mergeColumnStats, mergePartials, PARTIAL_STATS_FORMAT } from './jobs/partial-stats.js';
 export type { PartialColumnStats, JsonFloat } from './jobs/partial-stats.js';
 export type { JobOptions } from './jobs/pool.js';
 export type { ColumnStats } from './jobs/stats-math.js';

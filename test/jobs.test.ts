@@ -2,7 +2,7 @@ import { after, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { serialize } from 'node:v8';
-import { columnStats, createPool, workerFiles, normalize, partialColumnStats, SharedStore, type SharedArray } from '../dist/index.js';
+import { archiveStats, columnStats, createPool, mergeColumnStats, normalize, openShared, partialColumnStats, SharedStore, workerFiles, type SharedArray } from '../dist/index.js';
 import { fillRows } from '../dist/bench/index.js';
 import { finishStats, mergeStats, partialStats, partialStatsJs } from '../dist/jobs/stats-math.js';
 import { buildZip } from '../dist/bench/zip-writer.js';
@@ -294,6 +294,43 @@ describe('a job given data rather than a shared array is ERR_SHM_BAD_ARGUMENT sa
     test(what, async () => {
       const err = await rejectsWithCode(call(), 'ERR_SHM_BAD_ARGUMENT');
       assert.match(err.message, message);
+    });
+  }
+});
+
+describe("workers: 'auto' and archiveStats: the library decides where statistics run", () => {
+  test("workers: 'auto' takes small data in this thread (no thread started) and equals a pool's answer; a bad value is ERR_SHM_BAD_ARGUMENT", async () => {
+    await using store = await SharedStore.create({ dir: tmp.dir });
+    const a = store.create('auto.f32', [100_000, 4]);
+    fillRows(a.data, 4, 0, 3);
+    const threads = (): number => readdirSync('/proc/self/task').length;
+    const before = threads();
+    const running = partialColumnStats(a, { workers: 'auto' });
+    assert.equal(threads(), before, 'no worker was started');
+    const auto = mergeColumnStats([await running]);
+    const pooled = await columnStats(a, { workers: 2 });
+    close(auto.mean, pooled.mean, 'mean');
+    assert.deepEqual([auto.min, auto.max], [pooled.min, pooled.max]);
+    await rejectsWithCode(columnStats(a, { workers: 'fast' as never }), 'ERR_SHM_BAD_ARGUMENT');
+  });
+
+  for (const runtime of RUNTIMES) {
+    test(`archiveStats of 3 archives and a file, statistics in a ${runtime} pool: the merged partial equals columnStats over every array`, async () => {
+      await using store = await SharedStore.create({ dir: tmp.dir });
+      const zips = [0, 1, 2].map((k) => {
+        const p = tmp.path(`as-${runtime}-${k}.zip`);
+        writeFileSync(p, buildZip([{ name: `p${k}.f32`, data: new Uint8Array(Float32Array.from({ length: 4000 }, (_, i) => i * (k + 1)).buffer) }]));
+        return p;
+      });
+      const file = store.create('extra.f32', [10, 4]);
+      file.data.fill(7);
+      const part = await archiveStats(store, zips, [file.handle], { columns: 4, workers: 2, runtime });
+      const all = await columnStats([...store.files().map((f) => openShared(f, [f.endsWith('extra.f32') ? 10 : 1000, 4]))], { workers: 0 });
+      const merged = mergeColumnStats([part]);
+      assert.equal(merged.rows, 3010);
+      close(merged.mean, all.mean, 'mean');
+      close(merged.std, all.std, 'std');
+      assert.deepEqual([merged.min, merged.max], [all.min, all.max]);
     });
   }
 });

@@ -1,7 +1,7 @@
 /** The data jobs users call: column statistics and normalisation, fanned out over a worker pool (statistics with `workers: 0`: in the calling thread). */
-import { HAS_FLOAT16ARRAY, type DType } from '../core/dtype.js';
+import { HAS_FLOAT16ARRAY, itemSize, type DType } from '../core/dtype.js';
 import { abortedError, kindOf, ShmArrayError } from '../core/errors.js';
-import { checkOptions, integer } from '../core/options.js';
+import { checkOptions, integer, type Check } from '../core/options.js';
 import { fileURLToPath } from 'node:url';
 import { jobSignal, POOL_CONFLICTS, POOL_OPTIONS, withPool, type JobOptions } from './pool.js';
 import { shareRows, splitRows } from './partition.js';
@@ -15,16 +15,32 @@ import type { NormalizeTask } from './normalize-worker.js';
 
 
 /** Options of {@link columnStats} and {@link partialColumnStats}. */
-export interface StatsOptions extends JobOptions {
+export interface StatsOptions extends Omit<JobOptions, 'workers'> {
   /**
    * Number of workers (default: available cores), or 0: no pool — the statistics are taken in
    * this thread by the addon's kernel (about 6 GB/s a core here), 64 MiB at a time with the event
-   * loop free in between. Faster than starting workers for data under about 1 GB.
+   * loop free in between. Faster than starting workers for data under about 1 GB. `'auto'`: in
+   * this thread up to {@link IN_THREAD_BYTES}, past it in a pool of every core.
    */
-  workers?: number;
+  workers?: number | 'auto';
 }
 
-const STATS_OPTIONS = { ...POOL_OPTIONS, workers: integer(0) } as const;
+/**
+ * Data up to this size is read faster by one thread than by a pool it would first start (about
+ * 6 GB/s a core for float32; a pool takes ~100 ms to start): `workers: 'auto'` takes it here.
+ */
+export const IN_THREAD_BYTES = 2 ** 30;
+
+/** `workers` as a number or 'auto'. */
+const workersOption: Check = (v, what) => {
+  if (v !== 'auto') integer(0)(v, what);
+};
+const STATS_OPTIONS = { ...POOL_OPTIONS, workers: workersOption } as const;
+
+/** Bytes of data behind `handles`. */
+export function bytesOf(handles: readonly SharedHandle[]): number {
+  return handles.reduce((sum, h) => sum + h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), 0);
+}
 
 /** Elements taken in this thread between two turns of the event loop (64 MiB of float32). */
 const SLICE_ELEMENTS = 16 * 2 ** 20;
@@ -96,11 +112,14 @@ async function statsOver(arrays: ArrayOrHandle | readonly ArrayOrHandle[], optio
       throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${h.path} has ${columnsOf(h)} columns, the first array ${columns}; all arrays must have the same columns.`, { path: h.path, expected: columns, actual: columnsOf(h) });
     }
   }
-  if (options.workers === 0 && options.pool === undefined) {
+  // 'auto': the size decides (a runtime asks for a pool, so it is one).
+  const { workers: asked, ...rest } = options;
+  const workers = asked === 'auto' ? (options.runtime === undefined && options.pool === undefined && bytesOf(handles) <= IN_THREAD_BYTES ? 0 : undefined) : asked;
+  if (workers === 0 && options.pool === undefined) {
     if (options.runtime !== undefined) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} got both workers and runtime; with workers: 0 no pool is started, so it has no runtime: drop runtime.`, { option: 'runtime' });
     return { stats: await statsHere(handles, columns, jobSignal(options)), columns };
   }
-  return withPool(options, STATS_WORKER, async (pool) => {
+  return withPool({ ...rest, ...(workers === undefined ? {} : { workers }) }, STATS_WORKER, async (pool) => {
     const shares = shareRows(handles.map((h) => h.shape[0] ?? 0), pool.workers).map((share) =>
       share.map(({ index, from, to }): StatsSegment => ({ data: handles[index] as SharedHandle, from, to })),
     );

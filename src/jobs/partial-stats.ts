@@ -121,7 +121,19 @@ function decode(value: unknown, part: number, columns: number | undefined): Part
  * the data, to float64 rounding. Bad parts are ERR_SHM_BAD_ARGUMENT naming the part and field.
  */
 export function mergeColumnStats(partials: readonly PartialColumnStats[]): ColumnStats {
-  if (!Array.isArray(partials) || partials.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'mergeColumnStats needs a non-empty array of partials.', {});
+  const { merged, columns } = mergeDecoded(partials, 'mergeColumnStats');
+  return finishStats(merged, columns);
+}
+
+/** {@link mergeColumnStats} stopped before the end: the partial of all the parts' rows, to merge again or write. */
+export function mergePartials(partials: readonly PartialColumnStats[]): PartialColumnStats {
+  const { merged, columns } = mergeDecoded(partials, 'mergePartials');
+  return encodePartial(merged, columns);
+}
+
+/** The parts checked and merged. */
+function mergeDecoded(partials: readonly PartialColumnStats[], fn: string): { merged: PartialStats; columns: number } {
+  if (!Array.isArray(partials) || partials.length === 0) throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${fn} needs a non-empty array of partials.`, {});
   const first = decode(partials[0], 0, undefined);
   let merged: PartialStats = first;
   for (let i = 1; i < partials.length; i++) {
@@ -130,5 +142,5 @@ export function mergeColumnStats(partials: readonly PartialColumnStats[]): Colum
     if (!Number.isSafeInteger(merged.count + part.count)) throw bad(i, 'rows', `(${part.count}) takes the parts' total past 2^53 − 1 rows, where counts are no longer exact`);
     merged = mergeStats(merged, part);
   }
-  return finishStats(merged, first.columns);
+  return { merged, columns: first.columns };
 }

@@ -2,29 +2,11 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  addonPath, choosePlacement, HAS_FLOAT16ARRAY, listNpz, openSharedTable, readSafetensors, columnStats, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
+  addonPath, archiveStats, choosePlacement, HAS_FLOAT16ARRAY, listNpz, openSharedTable, readSafetensors, compressionEngine, describeShared, extractZips, formatBytes, listZip, mergeColumnStats, openShared, partialColumnStats, SharedStore, ShmArrayError, zipsUncompressedBytes,
   type AnySharedArray, type ColumnStats, type DType, type ExtractOptions, type PartialColumnStats, type Runtime, type SharedHandle,
 } from '../../index.js';
 import { textTable } from '../../core/text-table.js';
 import { itemSize } from '../../core/dtype.js';
-
-/**
- * Below this much data `stats` takes the statistics in its own thread (the addon's kernel reads
- * about 6 GB/s a core here), unless --workers or --runtime asks for a pool: starting workers and
- * loading the library in each costs more than they save (bench/RESULTS.md, issue 24).
- */
-const IN_THREAD_BYTES = 2 ** 30;
-
-/** Bytes of data behind `handles`. */
-function bytesOf(handles: readonly SharedHandle[]): number {
-  return handles.reduce((sum, h) => sum + h.shape.reduce((n, d) => n * d, 1) * itemSize(h.dtype), 0);
-}
-
-/** How many workers the statistics get: the user's --workers, else none (0) for data that a core reads fast. */
-function statsWorkers(handles: readonly SharedHandle[], o: DataOptions): number | undefined {
-  if (o.workers !== undefined || o.runtime !== undefined) return o.workers;
-  return bytesOf(handles) <= IN_THREAD_BYTES ? 0 : undefined;
-}
 
 /** Options the data commands share. */
 export interface DataOptions {
@@ -177,20 +159,11 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   await using store = await SharedStore.create();
   // An .npz's array in place from the archive where it can be, else extracted into the store.
   for (const { path, name } of npzs) files.push(((await store.extractNpz(path))[name] as AnySharedArray).handle);
-  // Taken here (no pool), each archive's partial starts as soon as that archive is out, while the
-  // rest inflate: the last round of extraction leaves a core idle for it. Only an optimisation:
-  // if any of them fails, the statistics are taken again below, where errors read as they should.
-  const small = o.partial !== true && o.workers === undefined && o.runtime === undefined && zips.length > 0 && (await zipsUncompressedBytes(zips)) + bytesOf(files) <= IN_THREAD_BYTES;
-  const early = small ? new Map<number, Promise<PartialColumnStats>>() : undefined;
-  const onArchive = early === undefined ? undefined : (hs: SharedHandle[], index: number): void => {
-    const part = partialColumnStats(hs, { workers: 0 });
-    part.catch(() => undefined); // read (or replaced) below
-    early.set(index, part);
-  };
-  const extracted = zips.length > 0 ? await store.extractHandles(zips, { ...extractOptions(o), workers: o.workers, runtime: o.runtime, ...(onArchive ? { onArchive } : {}) }) : [];
-  const handles = [...extracted, ...files];
+  // Each archive's statistics start as soon as it is out (the library decides: here, or a pool).
+  const part = zips.length > 0
+    ? await archiveStats(store, zips, files, { ...extractOptions(o), workers: o.workers ?? 'auto', ...(o.runtime === undefined ? {} : { runtime: o.runtime }) })
+    : await partialColumnStats(files, { workers: o.workers ?? 'auto', runtime: o.runtime });
   if (o.partial === true) {
-    const part = await partialColumnStats(handles, { workers: statsWorkers(handles, o), runtime: o.runtime });
     const text = JSON.stringify(part);
     if (o.output === undefined) console.log(text);
     else {
@@ -199,20 +172,14 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     }
     return;
   }
-  const workers = statsWorkers(handles, o);
-  const merged = workers === 0 && early !== undefined ? await mergeEarly(early, zips.length, files) : undefined;
-  printStats(merged ?? (await columnStats(handles, { workers, runtime: o.runtime })), `from ${handles.length} array(s)`, o.json === true);
+  printStats(mergeColumnStats([part]), `from ${files.length + (await countArrays(zips))} array(s)`, o.json === true);
 }
 
-/** The archives' early partials and the files' merged, or undefined when any failed or they do not agree. */
-async function mergeEarly(early: Map<number, Promise<PartialColumnStats>>, archives: number, files: SharedHandle[]): Promise<ColumnStats | undefined> {
-  try {
-    const parts = await Promise.all(Array.from({ length: archives }, (_, i) => early.get(i) ?? Promise.reject(new Error('missing'))));
-    if (files.length > 0) parts.push(await partialColumnStats(files, { workers: 0 }));
-    return parts.every((p) => p.columns === parts[0]?.columns) ? mergeColumnStats(parts) : undefined;
-  } catch {
-    return undefined;
-  }
+/** The arrays (file entries) of `zips`, for the table's heading. */
+async function countArrays(zips: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const z of zips) n += (await listZip(z)).length;
+  return n;
 }
 
 /** Merges partials written by `stats --partial` (any machine, any order) into the statistics of all their rows. */
