@@ -18,6 +18,8 @@ export interface ArchiveStatsOptions extends ExtractOptions {
   workers?: number | 'auto';
   /** The pool's runtime (given, a pool is used whatever the size). */
   runtime?: Runtime;
+  /** Called with each archive's handles as it is complete (before its statistics are started). */
+  onArchive?: (handles: SharedHandle[], index: number) => void;
 }
 
 /**
@@ -27,7 +29,7 @@ export interface ArchiveStatsOptions extends ExtractOptions {
  * call's would (which array has which columns).
  */
 export async function archiveStats(store: SharedStore, zips: readonly string[], files: readonly SharedHandle[], options: ArchiveStatsOptions = {}): Promise<PartialColumnStats> {
-  const { workers = 'auto', runtime, ...extract } = options;
+  const { workers = 'auto', runtime, onArchive: told, ...extract } = options;
   const bytes = (await zipsUncompressedBytes(zips)) + bytesOf(files);
   const here = workers === 'auto' && runtime === undefined && bytes <= IN_THREAD_BYTES;
   const pool: WorkerPool | undefined = here || workers === 0 ? undefined : createPool(STATS_WORKER, { ...(typeof workers === 'number' ? { workers } : {}), ...(runtime === undefined ? {} : { runtime }) });
@@ -35,6 +37,7 @@ export async function archiveStats(store: SharedStore, zips: readonly string[], 
   try {
     const parts: Promise<PartialColumnStats>[] = [];
     const onArchive = (hs: SharedHandle[], index: number): void => {
+      told?.(hs, index);
       const part = of(hs);
       part.catch(() => undefined); // read below, or replaced by the one call's error
       parts[index] = part;

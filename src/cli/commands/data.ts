@@ -160,8 +160,10 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
   // An .npz's array in place from the archive where it can be, else extracted into the store.
   for (const { path, name } of npzs) files.push(((await store.extractNpz(path))[name] as AnySharedArray).handle);
   // Each archive's statistics start as soon as it is out (the library decides: here, or a pool).
+  let arrays = files.length;
+  const onArchive = (hs: SharedHandle[]): void => void (arrays += hs.length);
   const part = zips.length > 0
-    ? await archiveStats(store, zips, files, { ...extractOptions(o), workers: o.workers ?? 'auto', ...(o.runtime === undefined ? {} : { runtime: o.runtime }) })
+    ? await archiveStats(store, zips, files, { ...extractOptions(o), workers: o.workers ?? 'auto', ...(o.runtime === undefined ? {} : { runtime: o.runtime }), onArchive })
     : await partialColumnStats(files, { workers: o.workers ?? 'auto', runtime: o.runtime });
   if (o.partial === true) {
     const text = JSON.stringify(part);
@@ -172,14 +174,7 @@ export async function statsCommand(inputs: string[], o: DataOptions & { partial?
     }
     return;
   }
-  printStats(mergeColumnStats([part]), `from ${files.length + (await countArrays(zips))} array(s)`, o.json === true);
-}
-
-/** The arrays (file entries) of `zips`, for the table's heading. */
-async function countArrays(zips: readonly string[]): Promise<number> {
-  let n = 0;
-  for (const z of zips) n += (await listZip(z)).length;
-  return n;
+  printStats(mergeColumnStats([part]), `from ${arrays} array(s)`, o.json === true);
 }
 
 /** Merges partials written by `stats --partial` (any machine, any order) into the statistics of all their rows. */
