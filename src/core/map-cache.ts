@@ -9,7 +9,7 @@ import { statSync, type Stats } from 'node:fs';
 import { checkHandle } from './handle.js';
 import { badArgument } from './errors.js';
 import type { DType } from './dtype.js';
-import { openShared, type SharedArray, type SharedHandle } from './shared-array.js';
+import { openHandle, type SharedArray, type SharedHandle } from './shared-array.js';
 
 interface Entry {
   array: SharedArray;
@@ -52,9 +52,9 @@ export function openSharedCached(handle: SharedHandle): SharedArray;
 export function openSharedCached(handle: SharedHandle): SharedArray {
   // The same checks as openShared's, before the handle's path is stat'ed or becomes a key.
   if (typeof handle !== 'object' || handle === null) throw badArgument('openSharedCached needs a handle (array.handle)');
-  checkHandle(handle);
-  const key = JSON.stringify([handle.path, handle.shape, handle.dtype, handle.offset, handle.mode, handle.npy, handle.window === true, handle.order ?? 'C']);
-  const st = statOrNull(handle.path);
+  const h = checkHandle(handle, 'openSharedCached'); // once: openHandle below does not check it again
+  const key = JSON.stringify([h.path, h.shape, h.dtype, h.offset, h.mode, h.npy, h.window === true, h.order ?? 'C']);
+  const st = statOrNull(h.path);
   const hit = cache.get(key);
   if (hit !== undefined && st !== null && identity(st) === hit.identity && !hit.array.closed) {
     cache.delete(key);
@@ -66,7 +66,7 @@ export function openSharedCached(handle: SharedHandle): SharedArray {
     cache.delete(key);
   }
   pruneMapCache();
-  const array = openShared(handle);
+  const array = openHandle(h);
   if (st !== null) {
     cache.set(key, { array, identity: identity(st) });
     for (const [k, e] of cache) {

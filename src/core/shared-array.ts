@@ -158,13 +158,17 @@ export function openShared(path: string, shape?: ShapeLike, options?: OpenOption
 export function openShared(target: string | SharedHandle, shape?: ShapeLike, options: OpenOptions = {}): SharedArray {
   if (typeof target === 'object' && target !== null) {
     if (shape !== undefined) throw badArgument('openShared(handle) takes no shape: the handle carries it');
-    const h = checkHandle(target);
-    return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true, order: h.order ?? 'C' }, 'normal', h.npy, { converted: h.converted, inPlace: h.inPlace });
+    return openHandle(checkHandle(target));
   }
   if (typeof target !== 'string' || target === '') throw badArgument(`openShared needs a file path or a handle, not ${typeof target}`);
   checkPath(target, "openShared's path");
   checkOptions('openShared', options, { dtype: own, mode: oneOf(MODES), offset: integer(0), advice: oneOf(ADVICE), window: boolean, order: oneOf(ORDERS) });
   return open(target, shape === undefined ? undefined : normalizeShape(shape), options, options.advice ?? 'normal', undefined);
+}
+
+/** @internal Maps a handle {@link checkHandle} has checked (openShared and openSharedCached check it once). */
+export function openHandle(h: SharedHandle): SharedArray {
+  return open(h.path, h.shape, { dtype: h.dtype, mode: h.mode, offset: h.offset, window: h.window === true, order: h.order ?? 'C' }, 'normal', h.npy, { converted: h.converted, inPlace: h.inPlace });
 }
 
 function open(path: string, shape: readonly number[] | undefined, options: OpenOptions, advice: Advice, expectNpy: boolean | undefined, from: Pick<SharedHandle, 'converted' | 'inPlace'> = {}): SharedArray {
