@@ -98,6 +98,23 @@ describe('exactly once per key per machine', () => {
     assert.deepEqual(stagingLeft(dir), []);
   });
 
+  test('a live build is listed as being built, with its bytes; once its builder is SIGKILLed, the next SharedCache.open removes its staging directory and lock file', async () => {
+    const dir = base();
+    const hung = child(['hang', dir, 'k']);
+    assert.equal(await hung.line(), 'building');
+    const cache = await SharedCache.open({ name: 'test', dir });
+    const building = cache.building();
+    assert.equal(building.builds, 1);
+    assert.ok(building.bytes >= 16_000, `${building.bytes} bytes counted (a 1000×4 float32 table is being written)`);
+    assert.equal(stagingLeft(dir).length, 1, 'a live builder\'s staging is not swept');
+    await killed(hung);
+    assert.equal(stagingLeft(dir).length, 1, 'left by the SIGKILLed builder');
+    const reopened = await SharedCache.open({ name: 'test', dir });
+    assert.deepEqual(stagingLeft(dir), [], 'swept at open');
+    assert.deepEqual(readdirSync(reopened.dir).filter((f) => f.endsWith('.lock')), [], 'and its lock file reclaimed');
+    assert.deepEqual(reopened.building(), { builds: 0, bytes: 0 });
+  });
+
   test('a build that throws leaves nothing; the next caller builds', async () => {
     const cache = await SharedCache.open({ name: 'test', dir: base() });
     await assert.rejects(cache.get('t', (b) => {

@@ -395,11 +395,44 @@ export function sweepLeftovers(cacheDir: string): void {
     const fd = openLock(cacheDir, m[1]);
     try {
       // Rules 2 and 5: the exclusive lock of the file at the path, or a live builder's staging could go.
-      if (tryLock(fd) && lockIsCurrent(fd, cacheDir, m[1])) rmSync(join(cacheDir, n), { recursive: true, force: true });
+      if (tryLock(fd) && lockIsCurrent(fd, cacheDir, m[1])) {
+        rmSync(join(cacheDir, n), { recursive: true, force: true });
+        if (!exists(join(cacheDir, m[1]))) reclaimLock(cacheDir, m[1]); // rule 5: no entry behind it either
+      }
     } finally {
       closeSync(fd);
     }
   }
+}
+
+/** Bytes a directory's files take (their blocks: on tmpfs, RAM), not following links. */
+function blocksOf(dir: string): number {
+  let total = 0;
+  for (const n of readdirSync(dir, { recursive: true })) {
+    try {
+      const st = lstatSync(join(dir, String(n)));
+      if (st.isFile()) total += st.blocks * 512;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return total;
+}
+
+/** Entries being built now (their staging directories, whose builders hold the entry's lock): how many, and the bytes they already take. */
+export function inProgress(cacheDir: string): { builds: number; bytes: number } {
+  let builds = 0;
+  let bytes = 0;
+  for (const n of readdirSync(cacheDir)) {
+    if (!n.startsWith('.build-')) continue;
+    builds++;
+    try {
+      bytes += blocksOf(join(cacheDir, n));
+    } catch {
+      // sealed or removed meanwhile
+    }
+  }
+  return { builds, bytes };
 }
 
 /** The budget recorded in cache.json, or undefined. */

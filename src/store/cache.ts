@@ -44,7 +44,7 @@ import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { CONTROL_OPTIONS, jobSignal } from '../core/abort.js';
 import {
-  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, listEntries, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, inProgress, listEntries, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
@@ -233,6 +233,8 @@ export class SharedCache {
     const where = locateCache(name, given, options.dir);
     const budget = given ?? recordedBudget(where.dir) ?? Math.floor(diskSpace(where.dir).size / 2);
     if (given !== undefined) recordBudget(where.dir, given);
+    // What SIGKILLed builders left (their staging takes tmpfs RAM) goes now, not at the next build of their key.
+    sweepLeftovers(where.dir);
     return new SharedCache(name, where.dir, where.base, where.reason, budget);
   }
 
@@ -390,6 +392,11 @@ export class SharedCache {
       }
       return handles;
     }, signal);
+  }
+
+  /** Entries being built now by live builders, and the bytes their staging directories already take (not yet in list()). */
+  building(): { builds: number; bytes: number } {
+    return inProgress(this.dir);
   }
 
   /** The sealed entries, least recently used first, with their holders. */

@@ -57,6 +57,8 @@ const asJson = (e: CacheEntryInfo): object => ({ ...e, lastUse: e.lastUse.toISOS
 function printEntries({ cache, where }: Found, entries: readonly CacheEntryInfo[]): void {
   const total = entries.reduce((s, e) => s + e.bytes, 0);
   console.log(`${cache.name}: ${cache.dir} (${where}); ${count(entries.length, 'entry', 'entries')}, ${formatBytes(total)} of its ${formatBytes(cache.budget)} budget`);
+  const { builds, bytes } = cache.building();
+  if (builds > 0) console.log(`  being built now: ${count(builds, 'entry', 'entries')}, ${formatBytes(bytes)} written so far (sealed entries only are listed below)`);
   if (entries.length === 0) return;
   const rows = entries.map((e) => [shortKey(e.key), formatBytes(e.bytes), e.holders.length === 0 ? '-' : `${e.holders.length} (pid ${e.holders.join(', ')})`, ago(e.lastUse)]);
   for (const l of textTable(['key', 'bytes', 'holders', 'last use'], rows, 1)) console.log(`  ${l}`);
@@ -66,7 +68,7 @@ function printEntries({ cache, where }: Found, entries: readonly CacheEntryInfo[
 export async function cacheListCommand(o: CacheCommandOptions): Promise<void> {
   const all = await caches(o);
   if (o.json === true) {
-    console.log(JSON.stringify(all.map(({ cache: c, where }) => ({ name: c.name, dir: c.dir, reason: where, budget: c.budget, entries: c.list().map(asJson) })), null, 2));
+    console.log(JSON.stringify(all.map(({ cache: c, where }) => ({ name: c.name, dir: c.dir, reason: where, budget: c.budget, building: c.building(), entries: c.list().map(asJson) })), null, 2));
     return;
   }
   if (all.length === 0) console.log(`no caches${o.dir === undefined ? '' : ` in ${o.dir}`} (SharedCache.open makes one)`);
