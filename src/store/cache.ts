@@ -2,8 +2,8 @@
  * One copy per machine, whoever the processes are: a cache of shared datasets that every process
  * of the user finds by key (pm2 instances, containers sharing /dev/shm, queue workers, a CLI next
  * to a server). The first caller builds under the entry's exclusive lock, in a staging directory
- * renamed into place when complete; everyone else waits — polling the lock on a timer, so their
- * event loops keep running — and maps the sealed files. Holders keep a shared lock on the entry,
+ * renamed into place when complete; everyone else waits — woken by the directory's changes
+ * (inotify), their event loops running — and maps the sealed files. Holders keep a shared lock on the entry,
  * which the kernel drops when they die; eviction takes the exclusive lock, so it removes only
  * entries nobody holds, least recently used first, when a new one would pass the budget.
  * On-disk layout and the primitives: cache-layout.ts.
@@ -24,10 +24,13 @@
  *     Whoever holds a lock file exclusively with no entry left behind it — an evictor, a failed
  *     build, prune's sweep — unlinks it; a process that had the old file open then finds its lock
  *     is not current, lets go, and opens the path again. Only held or in-progress keys keep one.
- *  6. Waiting is polling tryLock on a timer (2 → 50 ms), so a waiter's event loop runs; a waiter
- *     never blocks in flock on the JS thread.
+ *  6. A waiter never blocks in flock on the JS thread: it watches the cache directory (inotify,
+ *     through fs.watch) for the entry's names — seal, eviction, lock file, staging — and looks
+ *     again when one changes, quickly a few times (2 → 50 ms: the builder converts its lock just
+ *     after sealing), then once per IDLE_MS (a builder that dies drops its flock without a file
+ *     event). Where the directory cannot be watched it polls, 2 → 50 ms.
  */
-import { chmodSync, closeSync, readdirSync, realpathSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, closeSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -172,21 +175,72 @@ export class CacheEntry {
 const WAIT_OPTIONS = CONTROL_OPTIONS;
 const POLL_FIRST_MS = 2;
 const POLL_MAX_MS = 50;
+/** With the cache directory watched, a wait between changes checks the lock this often: for a builder that died (its flock goes with no file event). */
+const IDLE_MS = 500;
 
-function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const done = (): void => {
-      signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    const stop = (): void => {
-      clearTimeout(timer);
-      reject(abortedError(signal as AbortSignal));
-    };
-    signal?.addEventListener('abort', stop, { once: true });
-  });
+/** Changes to one entry's names in the cache directory (inotify, through fs.watch): its seal, eviction, lock file, staging. */
+interface EntryWatch {
+  /** False where the directory could not be watched (inotify limits, another filesystem): the wait polls. */
+  readonly active: boolean;
+  /** Waits up to `ms` for a change (or the signal); true if there was one since the last wait. */
+  wait(ms: number, signal: AbortSignal | undefined): Promise<boolean>;
+  close(): void;
 }
+
+function watchEntry(dir: string, id: string): EntryWatch {
+  let changed = false;
+  let wake: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  const onChange = (): void => {
+    changed = true;
+    wake?.();
+  };
+  try {
+    // Every name of the entry contains its id (e-<id>/, e-<id>.lock, .build-e-<id>-…, .evict-e-<id>-…); an unnamed event may be any.
+    watcher = watch(dir, { persistent: false }, (_event, name) => {
+      if (name === null || String(name).includes(id)) onChange();
+    });
+    watcher.on('error', () => {
+      watcher?.close();
+      watcher = undefined;
+      onChange();
+    });
+  } catch {
+    watcher = undefined;
+  }
+  return {
+    get active() {
+      return watcher !== undefined;
+    },
+    async wait(ms, signal) {
+      if (!changed) {
+        await new Promise<void>((resolve, reject) => {
+          const done = (): void => {
+            clearTimeout(timer);
+            signal?.removeEventListener('abort', stop);
+            wake = undefined;
+            resolve();
+          };
+          const timer = setTimeout(done, ms);
+          const stop = (): void => {
+            clearTimeout(timer);
+            wake = undefined;
+            reject(abortedError(signal as AbortSignal));
+          };
+          wake = done;
+          signal?.addEventListener('abort', stop, { once: true });
+        });
+      }
+      const was = changed;
+      changed = false;
+      return was;
+    },
+    close() {
+      watcher?.close();
+    },
+  };
+}
+
 
 function checkBudget(value: unknown): number {
   const bytes = typeof value === 'string' ? parseBytes(value) : value;
@@ -446,8 +500,10 @@ export class SharedCache {
       closeSync(fd);
       fd = openLock(this.dir, id);
     };
+    // Watched before the first look (rule 6), so that no change between a look and the wait is missed.
+    const changes = watchEntry(this.dir, id);
     try {
-      for (let wait = POLL_FIRST_MS; ; wait = Math.min(POLL_MAX_MS, wait * 2)) {
+      for (let wait = POLL_FIRST_MS; ; ) {
         if (signal?.aborted === true) throw abortedError(signal);
         if (readMeta(entryDir) !== undefined) {
           // Rule 3: built, it is held by a shared lock, and cannot be evicted while any is held.
@@ -479,11 +535,16 @@ export class SharedCache {
           reopen();
           continue;
         }
-        await sleep(wait, signal);
+        // Rule 6: after a change, a few quick looks (a sealing builder converts its lock just after
+        // the rename); then, watched, one look per IDLE_MS until the next change; unwatched, polling.
+        const woke = await changes.wait(changes.active && wait > POLL_MAX_MS ? IDLE_MS : Math.min(wait, POLL_MAX_MS), signal);
+        wait = woke ? POLL_FIRST_MS : wait * 2;
       }
     } catch (err) {
       closeSync(fd);
       throw err;
+    } finally {
+      changes.close();
     }
   }
 
