@@ -111,7 +111,7 @@ describe('exactly once per key per machine', () => {
     assert.equal(stagingLeft(dir).length, 1, 'left by the SIGKILLed builder');
     const reopened = await SharedCache.open({ name: 'test', dir });
     assert.deepEqual(stagingLeft(dir), [], 'swept at open');
-    assert.deepEqual(readdirSync(reopened.dir).filter((f) => f.endsWith('.lock')), [], 'and its lock file reclaimed');
+    assert.deepEqual(readdirSync(reopened.dir).filter((f) => /^e-.*\.lock$/.test(f)), [], 'and its lock file reclaimed');
     assert.deepEqual(reopened.building(), { builds: 0, bytes: 0 });
   });
 
@@ -143,7 +143,7 @@ describe('exactly once per key per machine', () => {
       // The build goes on: its process lives and still holds the key's lock exclusively (/proc/locks).
       const pid = hung.proc.pid as number;
       process.kill(pid, 0);
-      const [lock] = readdirSync(cache.dir).filter((f) => f.endsWith('.lock'));
+      const [lock] = readdirSync(cache.dir).filter((f) => /^e-.*\.lock$/.test(f));
       const ino = statSync(join(cache.dir, lock as string)).ino;
       const held = readFileSync('/proc/locks', 'utf8').split('\n').some((l) => /\bFLOCK\s+ADVISORY\s+WRITE\b/.test(l) && l.split(/\s+/)[4] === String(pid) && l.includes(`:${ino} `));
       assert.ok(held, `pid ${pid} holds the exclusive lock of ${lock}`);

@@ -3,7 +3,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SharedCache } from '../dist/index.js';
 import { rejectsWithCode } from './helpers.js';
@@ -84,8 +84,58 @@ describe('holders and eviction', () => {
 });
 
 
+describe('a budget that holds under concurrency (the ledger)', () => {
+  test('6 builders of 3 MiB each started together in an 8 MiB budget, each holding what it gets: 2 seal, 4 are ERR_SHM_NO_SPACE naming the reservations; the cache never holds more than its budget', async () => {
+    const dir = base();
+    const rows = (3 * 2 ** 20) / 16;
+    const builders = Array.from({ length: 6 }, (_, i) => child(['reserve', dir, `k${i}`, String(rows)], { CACHE_BUDGET: '8MiB' }));
+    try {
+      for (const b of builders) assert.equal(await b.line(), 'ready');
+      for (const b of builders) b.proc.stdin?.write('go\n');
+      const got = (await Promise.all(builders.map((b) => b.line()))).map((l) => JSON.parse(l) as { held?: boolean; code?: string; message?: string });
+      assert.equal(got.filter((g) => g.held === true).length, 2, JSON.stringify(got));
+      for (const g of got.filter((x) => x.held !== true)) {
+        assert.equal(g.code, 'ERR_SHM_NO_SPACE');
+        assert.match(g.message ?? '', /within its budget of 8\.0 MiB/);
+      }
+      const cache = await SharedCache.open({ name: 'test', dir });
+      assert.ok(cache.list().reduce((s, e) => s + e.bytes, 0) <= 8 * 2 ** 20, 'within the budget');
+      assert.deepEqual(cache.building(), { builds: 0, bytes: 0 });
+    } finally {
+      await Promise.all(builders.map(killed));
+    }
+  });
+
+  test('a build that writes more than it reserved (files straight into b.dir) is sealed only if it still fits; every staged byte counts', async () => {
+    const cache = await SharedCache.open({ name: 'test', dir: base(), budget: '1MiB' });
+    const err = await rejectsWithCode(cache.get('big', (b) => {
+      b.create('small.f32', [4]);
+      writeFileSync(join(b.dir, 'extra.bin'), new Uint8Array(2 * 2 ** 20)); // not reserved
+    }), 'ERR_SHM_NO_SPACE');
+    assert.match(err.message, /cannot take 2\.0 MiB within its budget of 1\.0 MiB/);
+    assert.deepEqual(cache.list(), []);
+    const ok = await cache.get('fits', (b) => {
+      b.create('small.f32', [4]);
+      writeFileSync(join(b.dir, 'extra.bin'), new Uint8Array(1000));
+    });
+    assert.equal(ok.bytes, 16 + 1000, 'the extra file counted');
+    ok.release();
+  });
+
+  test('two openers of one cache with different budgets (as two processes would): the last one given is the cache\'s, and both evict against it', async () => {
+    const dir = base();
+    const a = await SharedCache.open({ name: 'test', dir, budget: '1MiB' });
+    const b = await SharedCache.open({ name: 'test', dir, budget: '64KiB' });
+    assert.deepEqual([a.budget, b.budget], [64 * 1024, 64 * 1024]);
+    (await a.get('one', (x) => void x.create('t.f32', [8192]))).release(); // 32 KiB
+    (await a.get('two', (x) => void x.create('t.f32', [8192]))).release();
+    (await a.get('three', (x) => void x.create('t.f32', [8192]))).release(); // past 64 KiB: 'one' goes
+    assert.deepEqual(a.list().map((e) => e.key).sort(), ['three', 'two']);
+  });
+});
+
 describe('nothing grows forever: lock files are reclaimed, a whole cache can be removed', () => {
-  const locks = (dir: string): string[] => readdirSync(dir).filter((f) => f.endsWith('.lock')).sort();
+  const locks = (dir: string): string[] => readdirSync(dir).filter((f) => /^e-.*\.lock$/.test(f)).sort();
 
   test('after clear() only the held key has a lock file (100 keys used); a build that throws leaves none; an unheld key is found again after its lock file was reclaimed', async () => {
     const cache = await SharedCache.open({ name: 'locks', dir: base() });

@@ -7,7 +7,8 @@
  *     e-<hash>.lock              its lock: builders and evictors hold it exclusively, holders shared
  *     .build-e-<hash>-<pid>-<r>/ an entry being built (renamed to e-<hash>/ when complete)
  *     .evict-e-<hash>-<r>/       an entry being removed (renamed away first, then unlinked)
- *     cache.json                 the budget last given to SharedCache.open, for `shmarray cache prune`
+ *     cache.json                 the budget last given to SharedCache.open: the cache's, for every process
+ *     ledger.json, ledger.lock   builds' reservations of the budget, and the lock they change under (rule 7)
  *
  * Lock files are reclaimed, so that a cache keyed by date or request does not grow without bound
  * (rule 5 of cache.ts's protocol): whoever removes an entry, or fails to build one, unlinks its
@@ -293,7 +294,7 @@ export function stagingDir(cacheDir: string, id: string): string {
  * The shared flocks the kernel lists (/proc/locks), as pids by file ("maj:min:inode", hex device
  * numbers as the kernel writes them); empty where it cannot be read. Read once for a whole listing.
  */
-function sharedFlocks(): Map<string, number[]> {
+function sharedFlocks(kind: 'READ' | 'WRITE' = 'READ'): Map<string, number[]> {
   const byFile = new Map<string, number[]>();
   let text: string;
   try {
@@ -304,10 +305,77 @@ function sharedFlocks(): Map<string, number[]> {
   for (const line of text.split('\n')) {
     const f = line.trim().split(/\s+/);
     // "1: FLOCK  ADVISORY  READ  1234 00:19:5678 0 EOF"; waiting requests are marked "->".
-    if (f[1] !== 'FLOCK' || f[3] !== 'READ' || f[5] === undefined) continue;
+    if (f[1] !== 'FLOCK' || f[3] !== kind || f[5] === undefined) continue;
     byFile.set(f[5], [...(byFile.get(f[5]) ?? []), Number(f[4])]);
   }
   return byFile;
+}
+
+/** A build's claim on the budget for bytes it is about to write (ledger.json; rule 7 of cache.ts). */
+export interface Reservation {
+  /** The entry being built. */
+  id: string;
+  pid: number;
+  bytes: number;
+}
+
+/** How long a process waits for the ledger's lock, which others hold for milliseconds. */
+const LEDGER_WAIT_MS = 10_000;
+
+/**
+ * Runs `fn` holding the cache's ledger lock (for milliseconds): with the live reservations, which
+ * `fn` may change (they are written back when it returns). A reservation is live while its builder
+ * holds its entry's lock exclusively (/proc/locks): a builder that died drops out by itself, with
+ * no timer.
+ */
+export function withLedger<T>(cacheDir: string, fn: (reservations: Reservation[]) => T): T {
+  const lockPath = join(cacheDir, 'ledger.lock');
+  let fd: number;
+  try {
+    fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
+  } catch (err) {
+    throw fsError(err, 'open the cache ledger', lockPath);
+  }
+  try {
+    const deadline = Date.now() + LEDGER_WAIT_MS;
+    const pause = new Int32Array(new SharedArrayBuffer(4));
+    while (!tryLock(fd)) {
+      if (Date.now() > deadline) throw new ShmArrayError('ERR_SHM_IO', `The ledger of cache ${cacheDir} stayed locked for ${LEDGER_WAIT_MS / 1000} s; is a process stopped (SIGSTOP) while holding it?`, { path: lockPath });
+      Atomics.wait(pause, 0, 0, 1); // held for milliseconds: a 1 ms nap, not the event loop's turn
+    }
+    const path = join(cacheDir, 'ledger.json');
+    let listed: Reservation[] = [];
+    try {
+      const parsed = JSON.parse(readFileSync(path, 'utf8')) as { reservations?: unknown };
+      if (Array.isArray(parsed.reservations)) listed = parsed.reservations as Reservation[];
+    } catch {
+      // none yet (or unreadable: rebuilt from the live builders' next reservations)
+    }
+    const writers = sharedFlocks('WRITE');
+    const live = listed.filter((r) => typeof r?.id === 'string' && ENTRY_ID.test(r.id) && Number.isSafeInteger(r.bytes) && exclusivelyLocked(join(cacheDir, `${r.id}.lock`), writers));
+    const before = JSON.stringify(listed);
+    const out = fn(live);
+    if (JSON.stringify(live) !== before) {
+      const tmp = `${path}.${process.pid}.tmp`;
+      try {
+        writeFileSync(tmp, JSON.stringify({ reservations: live }), { mode: 0o600 });
+        renameSync(tmp, path);
+      } catch (err) {
+        rmSync(tmp, { force: true });
+        throw fsError(err, 'write the cache ledger', path);
+      }
+    }
+    return out;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+const ENTRY_ID = /^e-[0-9a-f]{32}$/;
+
+/** True while some process holds `path`'s flock exclusively (a builder at work). */
+function exclusivelyLocked(path: string, writers: Map<string, number[]>): boolean {
+  return lockHolders(path, writers).length > 0;
 }
 
 /** Pids holding a shared flock on `path`, looked up in `locks` (see {@link sharedFlocks}). */

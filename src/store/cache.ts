@@ -29,25 +29,33 @@
  *     again when one changes, quickly a few times (2 → 50 ms: the builder converts its lock just
  *     after sealing), then once per IDLE_MS (a builder that dies drops its flock without a file
  *     event). Where the directory cannot be watched it polls, 2 → 50 ms.
+ *  7. The budget holds under concurrency: a builder reserves the bytes it is about to write
+ *     (b.create its array's size, b.reserve what it writes by other means) in the cache's ledger
+ *     (ledger.json, changed only under ledger.lock, held for milliseconds); a reservation must fit
+ *     beside the sealed entries and every other live reservation, evicting unheld entries if need
+ *     be. At seal, under the ledger, the staging directory's real bytes replace the reservation if
+ *     they still fit. A reservation lives while its builder holds the entry's lock exclusively
+ *     (/proc/locks), so a dead builder's goes by itself, with no timer. The budget is the cache's
+ *     (cache.json: the last one given to SharedCache.open), the same for every process.
  */
-import { chmodSync, closeSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, closeSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
 import type { SharedHandle } from '../core/handle.js';
-import type { DType } from '../core/dtype.js';
+import { itemSize, parseDType, type DType } from '../core/dtype.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { forget, removeOnExit } from '../core/cleanup.js';
 import { tryLock } from '../core/native.js';
 import { boolean, checkOptions, checkPath, filePath, integer, own } from '../core/options.js';
-import { normalizeShape, type ShapeLike } from '../core/shape.js';
+import { elementCount, normalizeShape, type ShapeLike } from '../core/shape.js';
 import { openShared, type AnySharedArray, type SharedArray } from '../core/shared-array.js';
 import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { CONTROL_OPTIONS, jobSignal } from '../core/abort.js';
 import {
-  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, inProgress, listEntries, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, inProgress, listEntries, withLedger, type Reservation, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
@@ -87,9 +95,13 @@ export interface CacheBuilder {
   readonly dir: string;
   /** Aborted when the caller's signal or timeout ends the build. */
   readonly signal: AbortSignal | undefined;
-  /** A writable array in the entry (`'r+'` while building; read-only once sealed). */
+  /** A writable array in the entry (`'r+'` while building; read-only once sealed); its bytes are reserved first. */
   create<D extends DType = 'float32'>(name: string, shape: ShapeLike, options?: { dtype?: D; npy?: boolean }): SharedArray<D>;
-  /** Evicts unheld entries now so that `bytes` more fit in the budget (else ERR_SHM_NO_SPACE); call it before writing a big entry. */
+  /**
+   * Reserves `bytes` more of the budget for this build, evicting unheld entries if need be (else
+   * ERR_SHM_NO_SPACE): call it before writing files into `dir` by other means than `create`
+   * (which reserves its own). Unreserved bytes still count at seal, where they must fit.
+   */
   reserve(bytes: number): void;
   /** Writes an apache-arrow Table into the entry as an Arrow IPC file `name` (`.arrow` added if missing); `entry.table()` opens it. */
   writeTable(name: string, table: Table): Promise<void>;
@@ -267,15 +279,23 @@ export class SharedCache {
   readonly base: string;
   /** Why it lives there — read it: a cache in the temp directory is on disk. */
   readonly reason: string;
-  /** Bytes it may hold. */
-  readonly budget: number;
+  readonly #budget: number;
 
   private constructor(name: string, dir: string, base: string, reason: string, budget: number) {
     this.name = name;
     this.dir = dir;
     this.base = base;
     this.reason = reason;
-    this.budget = budget;
+    this.#budget = budget;
+  }
+
+  /**
+   * Bytes it may hold: the cache's, as cache.json records it (the budget last given to
+   * SharedCache.open by any process), else the one this process opened it with. Every process
+   * evicts and reserves against the same figure.
+   */
+  get budget(): number {
+    return recordedBudget(this.dir) ?? this.#budget;
   }
 
   /** Opens (creating) the cache; nothing is built or evicted. */
@@ -568,6 +588,11 @@ export class SharedCache {
     const staging = stagingDir(this.dir, id);
     removeOnExit(staging);
     const created: SharedArray[] = [];
+    let reserved = false; // a reservation to drop if the build fails
+    const reserve = (bytes: number): void => {
+      this.#reserve(bytes, id);
+      reserved = true;
+    };
     try {
       const builder: CacheBuilder = {
         key,
@@ -575,11 +600,13 @@ export class SharedCache {
         signal,
         create: <D extends DType = 'float32'>(name: string, shape: ShapeLike, opts: { dtype?: D; npy?: boolean } = {}): SharedArray<D> => {
           checkOptions('builder.create', opts, { dtype: own, npy: own });
+          // Rule 7: its bytes are reserved before they are written (a .npy header is at most a page more).
+          reserve(elementCount(normalizeShape(shape)) * itemSize(parseDType(opts.dtype ?? 'float32')) + (opts.npy === true ? 4096 : 0));
           const a = createShared<D>(join(staging, safeName(name, 'array')), shape, opts);
           created.push(a);
           return a;
         },
-        reserve: (bytes: number) => this.#makeRoom(bytes, id),
+        reserve,
         writeTable: async (name: string, table: Table): Promise<void> => {
           const file = join(staging, safeName(name.endsWith('.arrow') ? name : `${name}.arrow`, 'table.arrow'));
           const t = await createSharedTable(file, table);
@@ -598,23 +625,29 @@ export class SharedCache {
         throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `The build of cache key ${JSON.stringify(key)} created nothing; create its arrays with b.create(name, shape).`, { key });
       }
       const names = [...new Set(files.map((f) => f.file))];
-      const bytes = names.reduce((s, f) => s + statSync(join(staging, f)).size, 0);
+      // Rule 7: every byte of the staging directory counts, files written by other means included.
+      const bytes = stagingBytes(staging);
       for (const f of names) chmodSync(join(staging, f), 0o400);
-      this.#makeRoom(bytes, id);
       const meta: EntryMeta = { format: ENTRY_FORMAT, key, bytes, created: new Date().toISOString(), files };
-      writeMeta(staging, meta);
-      // Under the exclusive lock nobody holds or builds this entry: what stands at its name is
-      // not a sealed entry (no readable entry.json) and goes.
-      rmSync(entryDir, { recursive: true, force: true });
-      try {
-        renameSync(staging, entryDir);
-      } catch (err) {
-        throw fsError(err, 'seal the cache entry', entryDir);
-      }
+      // Sealed under the ledger: the entry's real bytes replace its reservation, if they still fit.
+      withLedger(this.dir, (reservations) => {
+        this.#makeRoom(bytes, id, reservations);
+        writeMeta(staging, meta);
+        // Under the exclusive lock nobody holds or builds this entry: what stands at its name is
+        // not a sealed entry (no readable entry.json) and goes.
+        rmSync(entryDir, { recursive: true, force: true });
+        try {
+          renameSync(staging, entryDir);
+        } catch (err) {
+          throw fsError(err, 'seal the cache entry', entryDir);
+        }
+        dropReservation(reservations, id);
+      });
       return meta;
     } catch (err) {
       for (const a of created) a.close();
       rmSync(staging, { recursive: true, force: true });
+      if (reserved) withLedger(this.dir, (reservations) => dropReservation(reservations, id));
       throw err;
     } finally {
       forget(staging);
@@ -641,16 +674,50 @@ export class SharedCache {
   }
 
   /** Evicts unheld entries, least recently used first, until `bytes` more fit; ERR_SHM_NO_SPACE when the held ones leave no room. */
-  #makeRoom(bytes: number, id: string): void {
-    const { held, total } = this.#evictTo(this.budget - bytes, id);
-    if (total + bytes <= this.budget) return;
+  /** Rule 7: adds `bytes` to entry `id`'s reservation, evicting what it must; ERR_SHM_NO_SPACE if they cannot fit. */
+  #reserve(bytes: number, id: string): void {
+    withLedger(this.dir, (reservations) => {
+      const mine = reservations.find((r) => r.id === id);
+      const want = (mine?.bytes ?? 0) + bytes;
+      this.#makeRoom(want, id, reservations);
+      if (mine !== undefined) mine.bytes = want;
+      else reservations.push({ id, pid: process.pid, bytes: want });
+    });
+  }
+
+  /**
+   * Evicts unheld entries until `bytes` for entry `id` fit in the budget beside the sealed entries
+   * and the other live builders' reservations (called under the ledger lock); ERR_SHM_NO_SPACE if not.
+   */
+  #makeRoom(bytes: number, id: string, reservations: readonly Reservation[]): void {
+    const budget = this.budget;
+    const others = reservations.filter((r) => r.id !== id).reduce((s, r) => s + r.bytes, 0);
+    const { held, total } = this.#evictTo(budget - bytes - others, id);
+    if (total + others + bytes <= budget) return;
     const holding = held.map((e) => `${JSON.stringify(e.key)} (${formatBytes(e.bytes)}, held by pid ${e.holders.join(', ') || '?'})`).join('; ');
+    const building = others > 0 ? `, ${formatBytes(others)} reserved by builds in progress` : '';
     throw new ShmArrayError(
       'ERR_SHM_NO_SPACE',
-      `Cache ${this.name} cannot take ${formatBytes(bytes)} within its budget of ${formatBytes(this.budget)}: ${formatBytes(total)} is held${holding === '' ? '' : ` — ${holding}`}. Release entries, or open the cache with a larger budget.`,
-      { budget: this.budget, bytes, held: total },
+      `Cache ${this.name} cannot take ${formatBytes(bytes)} within its budget of ${formatBytes(budget)}: ${formatBytes(total)} is held${holding === '' ? '' : ` — ${holding}`}${building}. Release entries, or open the cache with a larger budget.`,
+      { budget, bytes, held: total, reserved: others },
     );
   }
+}
+
+/** Removes entry `id`'s reservation (sealed, or failed). */
+function dropReservation(reservations: Reservation[], id: string): void {
+  const i = reservations.findIndex((r) => r.id === id);
+  if (i >= 0) reservations.splice(i, 1);
+}
+
+/** Bytes of every regular file under a staging directory. */
+function stagingBytes(dir: string): number {
+  let total = 0;
+  for (const n of readdirSync(dir, { recursive: true })) {
+    const st = lstatSync(join(dir, String(n)));
+    if (st.isFile()) total += st.size;
+  }
+  return total;
 }
 
 function isHandle(v: unknown): v is SharedHandle {
