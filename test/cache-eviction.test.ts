@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { SharedCache } from '../dist/index.js';
-import { rejectsWithCode } from './helpers.js';
+import { blocksUnder, rejectsWithCode } from './helpers.js';
 import { base, child, killed, stagingLeft } from './cache-helpers.js';
 
 describe('holders and eviction', () => {
@@ -85,14 +85,26 @@ describe('holders and eviction', () => {
 
 
 describe('a budget that holds under concurrency (the ledger)', () => {
-  test('6 builders of 3 MiB each started together in an 8 MiB budget, each holding what it gets: 2 seal, 4 are ERR_SHM_NO_SPACE naming the reservations; the cache never holds more than its budget', async () => {
+  test('6 builders of 3 MiB each started together in an 8 MiB budget, each holding what it gets: 2 seal, 4 are ERR_SHM_NO_SPACE; the cache never takes more than its budget on disk, staging included (sampled every 2 ms)', async () => {
     const dir = base();
     const rows = (3 * 2 ** 20) / 16;
     const builders = Array.from({ length: 6 }, (_, i) => child(['reserve', dir, `k${i}`, String(rows)], { CACHE_BUDGET: '8MiB' }));
     try {
       for (const b of builders) assert.equal(await b.line(), 'ready');
+      // What the cache takes on disk, sampled every 2 ms while they race (its own blocks, staging included).
+      let peak = 0;
+      const sampler = setInterval(() => {
+        try {
+          peak = Math.max(peak, blocksUnder(join(dir, 'test')));
+        } catch {
+          // a directory renamed between readdir and stat
+        }
+      }, 2);
       for (const b of builders) b.proc.stdin?.write('go\n');
       const got = (await Promise.all(builders.map((b) => b.line()))).map((l) => JSON.parse(l) as { held?: boolean; code?: string; message?: string });
+      clearInterval(sampler);
+      // The data within the budget; the slack is the small files (entry.json, lock files, the ledger).
+      assert.ok(peak <= 8 * 2 ** 20 + 64 * 1024, `the cache took ${peak} bytes at its peak`);
       assert.equal(got.filter((g) => g.held === true).length, 2, JSON.stringify(got));
       for (const g of got.filter((x) => x.held !== true)) {
         assert.equal(g.code, 'ERR_SHM_NO_SPACE');
@@ -137,14 +149,14 @@ describe('a budget that holds under concurrency (the ledger)', () => {
 describe('nothing grows forever: lock files are reclaimed, a whole cache can be removed', () => {
   const locks = (dir: string): string[] => readdirSync(dir).filter((f) => /^e-.*\.lock$/.test(f)).sort();
 
-  test('after clear() only the held key has a lock file (100 keys used); a build that throws leaves none; an unheld key is found again after its lock file was reclaimed', async () => {
+  test('after clear() only the held key has a lock file (1,000 keys used); a build that throws leaves none; an unheld key is found again after its lock file was reclaimed', async () => {
     const cache = await SharedCache.open({ name: 'locks', dir: base() });
     const held = await cache.get('held', (b) => void b.create('t.f32', [4]));
-    for (let i = 0; i < 100; i++) (await cache.get(`day-${i}`, (b) => void b.create('t.f32', [4]))).release();
+    for (let i = 0; i < 1000; i++) (await cache.get(`day-${i}`, (b) => void b.create('t.f32', [4]))).release();
     await assert.rejects(cache.get('fails', () => {
       throw new Error('no data today');
     }), /no data today/);
-    assert.equal(locks(cache.dir).length, 101, 'the failed build left no lock file');
+    assert.equal(locks(cache.dir).length, 1001, 'the failed build left no lock file');
     cache.clear();
     assert.deepEqual(locks(cache.dir), [`${basename(held.dir)}.lock`]);
     // A key whose lock file was reclaimed is built again, as a new key is.
