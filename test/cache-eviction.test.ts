@@ -118,6 +118,45 @@ describe('a budget that holds under concurrency (the ledger)', () => {
     }
   });
 
+  test('20 rounds of 8 processes building 8 keys of 0.3 × the budget at once, 2 of them SIGKILLed at random: the cache never takes more than its budget on disk; each build seals or is ERR_SHM_NO_SPACE; no staging is left', { timeout: 180_000 }, async () => {
+    const dir = base();
+    const budget = 8 * 2 ** 20;
+    const rows = Math.floor((0.3 * budget) / 16);
+    let seed = 7;
+    const random = (n: number): number => (seed = (seed * 1103515245 + 12345) >>> 0) % n;
+    let peak = 0;
+    let snapshot = '';
+    const sampler = setInterval(() => {
+      try {
+        const b = blocksUnder(join(dir, 'test'));
+        if (b > peak) {
+          peak = b;
+          if (b > budget) snapshot = readdirSync(join(dir, 'test'), { recursive: true }).map(String).join(' ').slice(0, 2000); // what took the room, for the message
+        }
+      } catch {
+        // renamed between readdir and stat
+      }
+    }, 3);
+    try {
+      for (let round = 0; round < 20; round++) {
+        const builders = Array.from({ length: 8 }, (_, i) => child(['reserve', dir, `r${round}-k${i}`, String(rows)], { CACHE_BUDGET: '8MiB' }));
+        for (const b of builders) assert.equal(await b.line(), 'ready');
+        for (const b of builders) b.proc.stdin?.write('go\n');
+        const victims = new Set([random(8), random(8)]);
+        await new Promise((r) => setTimeout(r, random(250)));
+        for (const v of victims) builders[v]?.proc.kill('SIGKILL');
+        const outcomes = await Promise.all(builders.map((b, i) => (victims.has(i) ? b.exit.then(() => 'killed') : b.line().then((l) => { const o = JSON.parse(l) as { held?: boolean; code?: string }; return o.held === true ? 'held' : String(o.code); }))));
+        for (const o of outcomes) assert.ok(['held', 'killed', 'ERR_SHM_NO_SPACE'].includes(o), `round ${round}: ${o}`);
+        await Promise.all(builders.map(killed));
+      }
+    } finally {
+      clearInterval(sampler);
+    }
+    assert.ok(peak <= budget + 128 * 1024, `the cache took ${peak} bytes at its peak, over its ${budget}-byte budget: ${snapshot}`);
+    await SharedCache.open({ name: 'test', dir }); // sweeps what the killed builders left
+    assert.deepEqual(stagingLeft(dir), []);
+  });
+
   test('a build that writes more than it reserved (files straight into b.dir) is sealed only if it still fits; every staged byte counts', async () => {
     const cache = await SharedCache.open({ name: 'test', dir: base(), budget: '1MiB' });
     const err = await rejectsWithCode(cache.get('big', (b) => {

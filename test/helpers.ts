@@ -171,9 +171,14 @@ export function mappingsOf(path: string, pids: readonly number[] = [process.pid]
 /** Bytes the files below `dir` occupy on their filesystem (st_blocks × 512): the data's own pages. */
 export function blocksUnder(dir: string): number {
   let total = 0;
+  // Each inode once: a file being linked into place (createShared: link, then unlink the temporary) has two names.
+  const seen = new Set<number>();
   for (const name of readdirSync(dir, { recursive: true, encoding: 'utf8' })) {
     const st = lstatSync(join(dir, name));
-    if (st.isFile()) total += st.blocks * 512;
+    if (st.isFile() && !seen.has(st.ino)) {
+      seen.add(st.ino);
+      total += st.blocks * 512;
+    }
   }
   return total;
 }

@@ -690,6 +690,8 @@ export class SharedCache {
    * and the other live builders' reservations (called under the ledger lock); ERR_SHM_NO_SPACE if not.
    */
   #makeRoom(bytes: number, id: string, reservations: readonly Reservation[]): void {
+    // A dead builder's reservation went with its lock, but its staging still takes room: it goes first.
+    sweepLeftovers(this.dir);
     const budget = this.budget;
     const others = reservations.filter((r) => r.id !== id).reduce((s, r) => s + r.bytes, 0);
     const { held, total } = this.#evictTo(budget - bytes - others, id);
