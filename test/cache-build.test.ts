@@ -2,7 +2,7 @@
 // pool) and worker threads racing, builders killed, waits bounded — real locks, real kills.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { SharedCache } from '../dist/index.js';
@@ -113,6 +113,24 @@ describe('exactly once per key per machine', () => {
     assert.deepEqual(stagingLeft(dir), [], 'swept at open');
     assert.deepEqual(readdirSync(reopened.dir).filter((f) => /^e-.*\.lock$/.test(f)), [], 'and its lock file reclaimed');
     assert.deepEqual(reopened.building(), { builds: 0, bytes: 0 });
+  });
+
+  test('rule 4: an evictor that gets in at the exclusive→shared conversion (the window widened by a seam) removes the new entry; the builder notices, builds again and hands out a whole entry', async () => {
+    const dir = base();
+    const pause = join(dir, 'pause');
+    mkdirSync(pause);
+    const builder = child(['race', dir, 'k', '0'], { SHMARRAY_CACHE_TEST_CONVERSION_PAUSE: pause });
+    assert.equal(await builder.line(), 'ready');
+    builder.proc.stdin?.write('go\n');
+    while (!existsSync(join(pause, 'paused'))) await new Promise((r) => setTimeout(r, 5));
+    // Sealed, and for this moment held by nobody: the evictor takes it.
+    const cache = await SharedCache.open({ name: 'test', dir });
+    assert.deepEqual(cache.clear().removed.map((e) => e.key), ['k']);
+    rmSync(join(pause, 'paused'));
+    writeFileSync(join(pause, 'resume'), '');
+    const r = JSON.parse(await builder.line()) as { built: boolean; sum: number };
+    assert.equal(r.sum, table(1000), 'a whole entry');
+    assert.equal(await builder.exit, 0);
   });
 
   test('a build that throws leaves nothing; the next caller builds', async () => {

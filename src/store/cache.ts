@@ -38,7 +38,7 @@
  *     (/proc/locks), so a dead builder's goes by itself, with no timer. The budget is the cache's
  *     (cache.json: the last one given to SharedCache.open), the same for every process.
  */
-import { chmodSync, closeSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { chmodSync, closeSync, existsSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -189,6 +189,22 @@ const POLL_FIRST_MS = 2;
 const POLL_MAX_MS = 50;
 /** With the cache directory watched, a wait between changes checks the lock this often: for a builder that died (its flock goes with no file event). */
 const IDLE_MS = 500;
+
+/**
+ * A seam for the test of rule 4 (test/cache-build.test.ts): with this set to a directory, a
+ * builder about to convert its lock lets go of it entirely, writes `paused` there and waits for
+ * `resume` — the window the kernel's conversion leaves, made wide enough for a test's evictor.
+ */
+const CONVERSION_PAUSE = process.env['SHMARRAY_CACHE_TEST_CONVERSION_PAUSE'] || undefined;
+
+function widenConversion(fd: number, dir: string, id: string): number {
+  closeSync(fd); // every lock of this open file goes, as in the conversion's first half
+  const pauseDir = CONVERSION_PAUSE as string;
+  writeFileSync(join(pauseDir, 'paused'), String(process.pid));
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  for (let waited = 0; !existsSync(join(pauseDir, 'resume')) && waited < 30_000; waited += 5) Atomics.wait(nap, 0, 0, 5);
+  return openLock(dir, id);
+}
 
 /** Changes to one entry's names in the cache directory (inotify, through fs.watch): its seal, eviction, lock file, staging. */
 interface EntryWatch {
@@ -551,6 +567,7 @@ export class SharedCache {
           }
           // Rule 4: EX → SH is not atomic — an evictor may get in between — so the entry and its
           // lock file are looked at again before the entry is handed out.
+          if (CONVERSION_PAUSE !== undefined) fd = widenConversion(fd, this.dir, id);
           if (tryLock(fd, true) && lockIsCurrent(fd, this.dir, id) && readMeta(entryDir) !== undefined) return this.#hold(fd, entryDir, meta, existing === undefined);
           reopen();
           continue;
