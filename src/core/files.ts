@@ -1,5 +1,5 @@
 /** File plumbing every layer needs: whole reads and writes, temporary names, free space, directories made on demand. */
-import { accessSync, constants, mkdirSync, readSync, statfsSync, statSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, openSync, readSync, statfsSync, statSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fsError, ShmArrayError } from './errors.js';
@@ -7,6 +7,15 @@ import { fsError, ShmArrayError } from './errors.js';
 /** Writes all of `data` at the file's current position: write(2) may take less than asked. */
 export async function writeAll(fh: FileHandle, data: Uint8Array): Promise<void> {
   for (let done = 0; done < data.length; ) done += (await fh.write(data, done, data.length - done)).bytesWritten;
+}
+
+/** open(2); its failure is the ShmArrayError of `doing` `path` (ERR_SHM_NOT_FOUND, ERR_SHM_PERMISSION, …). */
+export function openFile(path: string, flags: number | string, doing: string, mode?: number): number {
+  try {
+    return openSync(path, flags, mode);
+  } catch (err) {
+    throw fsError(err, doing, path);
+  }
 }
 
 /** Reads `length` bytes at `position`, fewer only at the end of the file: read(2) may return less than asked. */

@@ -5,10 +5,10 @@
  * (safetensors/src/tensor.rs: `read_metadata`, `validate`) before any view is made, so a hostile
  * file is one ERR_SHM_BAD_SAFETENSORS naming the field — never a view past the data.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
+import { closeSync, constants, fstatSync } from 'node:fs';
 import { itemSize, type DType } from './dtype.js';
-import { fsError, ShmArrayError } from './errors.js';
-import { readAt } from './files.js';
+import { ShmArrayError } from './errors.js';
+import { openFile, readAt } from './files.js';
 import type { SharedHandle } from './handle.js';
 import { checkPath } from './options.js';
 import { elementCount } from './shape.js';
@@ -62,12 +62,7 @@ function duplicateTopKeys(text: string): string[] {
 
 /** The checked handles of every tensor of `path` (in the header's order) and its metadata, without mapping anything. */
 export function readSafetensors(path: string): { handles: Record<string, SharedHandle>; metadata: Record<string, string> } {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw fsError(err, 'open', path);
-  }
+  const fd = openFile(path, constants.O_RDONLY | constants.O_NONBLOCK, 'open');
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new ShmArrayError('ERR_SHM_NOT_A_FILE', `${path} is not a regular file; give the safetensors file itself.`, { path });

@@ -8,10 +8,10 @@
  * file arrow could read only by copying (compressed bodies, misaligned buffers) is refused
  * (ERR_SHM_BAD_ARROW, reason 'copied'; 'compressed' when no codec is registered to read it).
  */
-import { closeSync, fsyncSync, linkSync, openSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, linkSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import type { Data, Schema, Table } from 'apache-arrow';
 import { fsError, ShmArrayError } from './errors.js';
-import { tempName } from './files.js';
+import { openFile, tempName } from './files.js';
 import { boolean, checkOptions, checkPath } from './options.js';
 import { openShared, type AnySharedArray, type SharedArray } from './shared-array.js';
 import type { DType } from './dtype.js';
@@ -276,12 +276,7 @@ export async function createSharedTable(path: string, table: Table, options: Cre
   }
   const bytes = a.tableToIPC(table, 'file');
   const tmp = tempName(path);
-  let fd: number;
-  try {
-    fd = openSync(tmp, 'wx', 0o600);
-  } catch (err) {
-    throw fsError(err, 'create', tmp);
-  }
+  const fd = openFile(tmp, 'wx', 'create', 0o600);
   try {
     for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done);
     fsyncSync(fd);

@@ -7,9 +7,9 @@
  * (written for gigabytes before the lie shows), or a hang (a FIFO given as the archive). The
  * checked directory is also what reads an .npz synchronously (npz.ts): no zip library is needed.
  */
-import { closeSync, constants, fstatSync, openSync } from 'node:fs';
-import { fsError, ShmArrayError } from '../core/errors.js';
-import { readAt } from '../core/files.js';
+import { closeSync, constants, fstatSync } from 'node:fs';
+import { ShmArrayError } from './errors.js';
+import { openFile, readAt } from './files.js';
 
 const EOCD = 0x06054b50;
 const ZIP64_LOCATOR = 0x07064b50;
@@ -115,12 +115,7 @@ export interface CheckedZip {
  * headers, never entry data.
  */
 export function openCheckedZip(path: string): CheckedZip {
-  let fd: number;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  } catch (err) {
-    throw fsError(err, 'open the zip archive', path);
-  }
+  const fd = openFile(path, constants.O_RDONLY | constants.O_NONBLOCK, 'open the zip archive');
   try {
     return { fd, ...checkStructure(fd, path) };
   } catch (err) {

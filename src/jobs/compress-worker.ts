@@ -5,9 +5,9 @@
  */
 import { constants, crc32, deflateRawSync, gzipSync } from 'node:zlib';
 import Tinypool from 'tinypool';
-import { closeSync, openSync } from 'node:fs';
-import { fsError, ShmArrayError } from '../core/errors.js';
-import { readAt } from '../core/files.js';
+import { closeSync } from 'node:fs';
+import { ShmArrayError } from '../core/errors.js';
+import { openFile, readAt } from '../core/files.js';
 import type { SharedHandle } from '../core/handle.js';
 
 /** Where a chunk's bytes are: a window of a file (with the 32 KiB before it), or the bytes themselves. */
@@ -32,12 +32,7 @@ function bytesOf(source: ChunkSource): { input: Uint8Array; dictionary: Uint8Arr
   const { path, offset } = source.window;
   const length = source.window.shape[0] ?? 0;
   let all: Buffer;
-  let fd: number;
-  try {
-    fd = openSync(path, 'r');
-  } catch (err) {
-    throw fsError(err, 'read', path);
-  }
+  const fd = openFile(path, 'r', 'read');
   try {
     all = readAt(fd, offset, length);
     if (all.length < length) {

@@ -4,9 +4,8 @@
  * store owns may be changed where a user's file may not (openShared refuses those, saying how to
  * convert them).
  */
-import { closeSync, fstatSync, openSync, writeSync } from 'node:fs';
-import { readAt } from '../core/files.js';
-import { fsError } from '../core/errors.js';
+import { closeSync, fstatSync, writeSync } from 'node:fs';
+import { openFile, readAt } from '../core/files.js';
 import { littleEndianHeader, NPY_MAX_HEADER_BYTES, NPY_PREFIX_BYTES, npyHeaderSize } from '../core/npy.js';
 import { openShared } from '../core/shared-array.js';
 
@@ -19,12 +18,7 @@ const STEP = 64 * 2 ** 20;
  * undefined (the file is not touched).
  */
 export function toLittleEndian(path: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path, 'r+');
-  } catch (err) {
-    throw fsError(err, 'open for writing', path);
-  }
+  const fd = openFile(path, 'r+', 'open for writing');
   try {
     const prefix = readAt(fd, 0, NPY_PREFIX_BYTES);
     const { size } = npyHeaderSize(prefix, path);

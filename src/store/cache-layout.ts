@@ -16,13 +16,13 @@
  * locked is still the one at the path (lockIsCurrent) — else it opens the path again. Only held or
  * in-progress keys keep a lock file.
  */
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { createHash, randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fsError, ShmArrayError } from '../core/errors.js';
 import { tryLock } from '../core/native.js';
-import { diskSpace, makeDirectory } from '../core/files.js';
+import { diskSpace, makeDirectory, openFile } from '../core/files.js';
 import { formatBytes } from '../core/units.js';
 import { checkSafeBase, tmpfsMargin } from './placement.js';
 
@@ -223,12 +223,7 @@ export function reclaimLock(cacheDir: string, id: string): void {
 
 /** Opens (creating) the lock file of entry `id`; the caller closes it, which drops any lock it took. */
 export function openLock(cacheDir: string, id: string): number {
-  const path = join(cacheDir, `${id}.lock`);
-  try {
-    return openSync(path, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw fsError(err, 'open the cache lock', path);
-  }
+  return openFile(join(cacheDir, `${id}.lock`), constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 'open the cache lock', 0o600);
 }
 
 /** The entry.json of a sealed entry, or undefined when there is none (not built, or removed). */
@@ -330,12 +325,7 @@ const LEDGER_WAIT_MS = 10_000;
  */
 export function withLedger<T>(cacheDir: string, fn: (reservations: Reservation[]) => T): T {
   const lockPath = join(cacheDir, 'ledger.lock');
-  let fd: number;
-  try {
-    fd = openSync(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
-  } catch (err) {
-    throw fsError(err, 'open the cache ledger', lockPath);
-  }
+  const fd = openFile(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 'open the cache ledger', 0o600);
   try {
     const deadline = Date.now() + LEDGER_WAIT_MS;
     const pause = new Int32Array(new SharedArrayBuffer(4));
