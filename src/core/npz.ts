@@ -147,7 +147,7 @@ export interface OpenNpzOptions {
 }
 
 /** A record of arrays by name with no prototype: an entry named `__proto__` is an array like any other. */
-export function npzRecord(): Record<string, AnySharedArray> {
+function npzRecord(): Record<string, AnySharedArray> {
   return Object.create(null) as Record<string, AnySharedArray>;
 }
 
@@ -155,7 +155,7 @@ export function npzRecord(): Record<string, AnySharedArray> {
  * Maps an .npz entry in place (see {@link planNpz}) and, with `verify`, checks its CRC-32 over the
  * mapped bytes and the header read from the archive: ERR_SHM_BAD_ZIP when they disagree.
  */
-export function mapInPlace(entry: NpzEntry, verify: boolean): AnySharedArray {
+function mapInPlace(entry: NpzEntry, verify: boolean): AnySharedArray {
   const a = openShared(entry.handle as SharedHandle) as SharedArray;
   if (verify) {
     try {
@@ -186,6 +186,23 @@ function readHeader(path: string, at: number, length: number): Buffer {
 }
 
 /**
+ * An .npz's arrays by name: mapped in place where `plan` found them so, else the next of
+ * `extracted` (the others, in the plan's order). If one fails, what this mapped in place is
+ * closed again and the error thrown; `extracted` stays the caller's to close.
+ */
+export function npzArrays(plan: readonly NpzEntry[], extracted: readonly AnySharedArray[], verify: boolean): Record<string, AnySharedArray> {
+  const out = npzRecord();
+  let next = 0;
+  try {
+    for (const e of plan) out[e.key] = e.handle === undefined ? (extracted[next++] as AnySharedArray) : mapInPlace(e, verify);
+  } catch (err) {
+    for (const a of Object.values(out)) if (a.inPlace) a.close();
+    throw err;
+  }
+  return out;
+}
+
+/**
  * The arrays of an .npz archive by numpy's names, each mapped in place from the archive
  * (`array.inPlace`; `array.path` is the .npz, the handle carries the offset) — synchronously, for
  * worker code. An entry that would need extraction (compressed by np.savez_compressed, data at an
@@ -205,12 +222,5 @@ export function openNpz(path: string, options: OpenNpzOptions = {}): Record<stri
       { path, arrays: blocked.map((e) => e.key).join(',') },
     );
   }
-  const out = npzRecord();
-  try {
-    for (const e of plan) out[e.key] = mapInPlace(e, options.verify ?? true);
-  } catch (err) {
-    for (const a of Object.values(out)) a.close();
-    throw err;
-  }
-  return out;
+  return npzArrays(plan, [], options.verify ?? true);
 }

@@ -43,7 +43,7 @@ import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createShared } from '../core/create-shared.js';
-import type { SharedHandle } from '../core/handle.js';
+import { describeShared, type SharedHandle } from '../core/handle.js';
 import { itemSize, parseDType, type DType } from '../core/dtype.js';
 import { abortedError, fsError, ShmArrayError } from '../core/errors.js';
 import { forget, removeOnExit } from '../core/cleanup.js';
@@ -59,7 +59,7 @@ import {
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
-import { mapInPlace, npzRecord, planNpz, type OpenNpzOptions } from '../core/npz.js';
+import { npzArrays, planNpz, type OpenNpzOptions } from '../core/npz.js';
 import { readSafetensors, type Safetensors } from '../core/safetensors.js';
 import { createSharedTable, openSharedTable, type SharedTable } from '../core/table.js';
 import type { Table } from 'apache-arrow';
@@ -383,16 +383,12 @@ export class SharedCache {
     const plan = planNpz(npzPath);
     const only = plan.filter((e) => e.handle === undefined).map((e) => e.name);
     const entry = only.length === 0 ? undefined : await this.#archiveEntry(npzPath, { only: new Set(only) }, jobSignal(options));
-    const out = npzRecord();
-    let next = 0;
     try {
-      for (const e of plan) out[e.key] = e.handle === undefined ? (entry?.arrays[next++] as AnySharedArray) : mapInPlace(e, options.verify ?? true);
+      return npzArrays(plan, (entry?.arrays ?? []) as AnySharedArray[], options.verify ?? true);
     } catch (err) {
-      for (const a of Object.values(out)) if (a.inPlace) a.close();
       entry?.release();
       throw err;
     }
-    return out;
   }
 
   /**
@@ -407,16 +403,7 @@ export class SharedCache {
     checkPath(path, "cache.openSafetensors's path");
     checkOptions('cache.openSafetensors', options, WAIT_OPTIONS);
     readSafetensors(path); // a hostile file is refused before anything is copied
-    const identity = fileIdentity(path);
-    const entry = await this.#acquire(`safetensors:${JSON.stringify(identity)}`, async (b) => {
-      const copy = join(b.dir, 'model.safetensors');
-      b.reserve(statSync(path).size);
-      await copyInto(path, copy);
-      if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
-        throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
-      }
-      return Object.values(readSafetensors(copy).handles);
-    }, jobSignal(options));
+    const entry = await this.#copyEntry('safetensors', path, 'model.safetensors', (copy) => Object.values(readSafetensors(copy).handles), jobSignal(options));
     // The copy's header names the arrays, in the order the build returned them.
     const copy = join(entry.dir, 'model.safetensors');
     const { handles, metadata } = readSafetensors(copy);
@@ -435,19 +422,8 @@ export class SharedCache {
     checkPath(path, "cache.openTable's path");
     checkOptions('cache.openTable', options, WAIT_OPTIONS);
     (await openSharedTable(path)).close();
-    const identity = fileIdentity(path);
-    const entry = await this.#acquire(`arrow:${JSON.stringify(identity)}`, async (b) => {
-      const copy = join(b.dir, 'table.arrow');
-      b.reserve(statSync(path).size);
-      await copyInto(path, copy);
-      if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
-        throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being copied into the cache; nothing was kept. Try again once it is complete.`, { path });
-      }
-      const bytes = openShared(copy, [statSync(copy).size], { dtype: 'uint8' });
-      const handle = bytes.handle;
-      bytes.close();
-      return [handle];
-    }, jobSignal(options));
+    // The copy joins the entry as its bytes (a handle, nothing mapped); entry.table() reads them as a table.
+    const entry = await this.#copyEntry('arrow', path, 'table.arrow', (copy) => [describeShared(copy, { shape: [statSync(copy).size], dtype: 'uint8' })], jobSignal(options));
     try {
       const table = await entry.table();
       table.onClose(() => entry.release());
@@ -476,11 +452,23 @@ export class SharedCache {
     return this.#acquire(key, async (b) => {
       b.reserve(await zipUncompressedBytes(zipPath));
       const handles = await extractArchive(zipPath, b.dir, 'z', shaping, undefined, availableParallelism(), b.signal);
-      // The key names the archive as it was; an archive rewritten meanwhile must not be sealed under it.
-      if (JSON.stringify(fileIdentity(zipPath)) !== JSON.stringify(identity)) {
-        throw new ShmArrayError('ERR_SHM_IO', `${zipPath} changed while it was being extracted into the cache; nothing was kept. Try again once it is complete.`, { path: zipPath });
-      }
+      checkUnchanged(zipPath, identity, 'extracted');
       return handles;
+    }, signal);
+  }
+
+  /**
+   * The entry of a file copied into the cache as `name` (a model, a table), keyed by `kind` and
+   * the file's identity; `handlesOf(copy)` says which arrays of the copy the entry holds.
+   */
+  #copyEntry(kind: string, path: string, name: string, handlesOf: (copy: string) => SharedHandle[], signal: AbortSignal | undefined): Promise<CacheEntry> {
+    const identity = fileIdentity(path);
+    return this.#acquire(`${kind}:${JSON.stringify(identity)}`, async (b) => {
+      const copy = join(b.dir, name);
+      b.reserve(statSync(path).size);
+      await copyInto(path, copy);
+      checkUnchanged(path, identity, 'copied');
+      return handlesOf(copy);
     }, signal);
   }
 
@@ -769,6 +757,16 @@ async function copyInto(from: string, to: string): Promise<void> {
     await copyFile(from, to);
   } catch (err) {
     throw fsError(err, 'copy into the cache', to);
+  }
+}
+
+/**
+ * ERR_SHM_IO if `path` is no longer the file `identity` described when its build began: a key
+ * names the file as it was, and a file rewritten meanwhile must not be sealed under it.
+ */
+function checkUnchanged(path: string, identity: Record<string, string>, doing: 'extracted' | 'copied'): void {
+  if (JSON.stringify(fileIdentity(path)) !== JSON.stringify(identity)) {
+    throw new ShmArrayError('ERR_SHM_IO', `${path} changed while it was being ${doing} into the cache; nothing was kept. Try again once it is complete.`, { path });
   }
 }
 

@@ -14,7 +14,7 @@ import { EXTRACT_ALL_OPTIONS, extractArchives, type ExtractAllOptions } from './
 import type { ShapeLike } from '../core/shape.js';
 import { createShared } from '../core/create-shared.js';
 import { openShared, type AnySharedArray, type SharedArray, type SharedHandle } from '../core/shared-array.js';
-import { mapInPlace, npzRecord, planNpz, type NpzEntry, type OpenNpzOptions } from '../core/npz.js';
+import { npzArrays, planNpz, type NpzEntry, type OpenNpzOptions } from '../core/npz.js';
 import { createSharedTable, type SharedTable } from '../core/table.js';
 import type { Table } from 'apache-arrow';
 import { extractArchive, safeName, zipEntries, zipUncompressedBytes, type ExtractOptions, type ZipEntryInfo } from './zip.js';
@@ -170,7 +170,7 @@ export class SharedStore implements AsyncDisposable, Disposable {
     const plan = planNpz(npzPath);
     const toExtract = plan.filter((e) => e.handle === undefined);
     const handles = toExtract.length === 0 ? [] : await extractArchive(npzPath, this.dir, this.#archivePrefix(), { only: new Set(toExtract.map((e) => e.name)) }, undefined, availableParallelism());
-    const arrays = npzArrays(plan, handles, options.verify ?? true);
+    const arrays = npzOf(plan, handles, options.verify ?? true);
     this.#track(Object.values(arrays));
     return arrays;
   }
@@ -271,22 +271,16 @@ export class SharedStore implements AsyncDisposable, Disposable {
   }
 }
 
-/**
- * An .npz's arrays by name: in place where {@link planNpz} found them so, else the extracted
- * `handles` (in the archive's order, as the plan lists them). All or nothing, as {@link openAll}.
- */
-function npzArrays(plan: readonly NpzEntry[], handles: readonly SharedHandle[], verify: boolean): Record<string, AnySharedArray> {
+/** {@link npzArrays} over freshly extracted files: if it fails, they are closed and removed too. */
+function npzOf(plan: readonly NpzEntry[], handles: readonly SharedHandle[], verify: boolean): Record<string, AnySharedArray> {
   const extracted = openAll(handles);
-  const out = npzRecord();
-  let next = 0;
   try {
-    for (const e of plan) out[e.key] = e.handle === undefined ? (extracted[next++] as AnySharedArray) : mapInPlace(e, verify);
+    return npzArrays(plan, extracted as AnySharedArray[], verify);
   } catch (err) {
-    for (const a of [...Object.values(out), ...extracted]) a.close();
+    for (const a of extracted) a.close();
     for (const h of handles) rmSync(h.path, { force: true });
     throw err;
   }
-  return out;
 }
 
 /** Maps freshly extracted files; if one cannot be mapped, none stays mapped and the files are removed. */
