@@ -41,6 +41,8 @@ export interface NpzEntry {
   readonly dtype: DType;
   readonly shape: readonly number[];
   readonly order: 'C' | 'F';
+  /** @internal An in-place entry's .npy header as the plan read it: the first bytes its CRC covers. */
+  readonly npyHeader?: Uint8Array;
 }
 
 /** Compressed bytes inflated to read a compressed entry's .npy header: deflate of a ≤ 10 kB header needs far fewer. */
@@ -93,7 +95,8 @@ export function planNpz(path: string): NpzEntry[] {
         out.push({ ...base, dtype: h.dtype, shape: h.shape, order: h.order, handle: undefined, extract: 'compressed' });
         continue;
       }
-      const header = headerOf(readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES)), what);
+      const head = readAt(zip.fd, e.dataStart, Math.min(e.compressedSize, NPY_MAX_HEADER_BYTES + NPY_PREFIX_BYTES));
+      const header = headerOf(head, what);
       const described = { ...base, dtype: header.dtype, shape: header.shape, order: header.order };
       const dataBytes = elementCount(header.shape) * itemSize(header.dtype);
       if (header.dataOffset + dataBytes !== e.compressedSize) {
@@ -109,7 +112,7 @@ export function planNpz(path: string): NpzEntry[] {
         continue;
       }
       const handle: SharedHandle = { path, shape: header.shape, dtype: header.dtype, offset, mode: 'r', npy: false, window: true, ...(header.order === 'F' ? { order: 'F' as const } : {}), inPlace: true };
-      out.push({ ...described, handle, extract: undefined });
+      out.push({ ...described, handle, extract: undefined, npyHeader: head.subarray(0, header.dataOffset) });
     }
     return out;
   } finally {
@@ -159,8 +162,8 @@ function mapInPlace(entry: NpzEntry, verify: boolean): AnySharedArray {
   const a = openShared(entry.handle as SharedHandle) as SharedArray;
   if (verify) {
     try {
-      // The entry is its .npy header (read from the archive) then the data (the mapping itself).
-      let crc = crc32(readHeader(a.path, entry.dataStart, a.offset - entry.dataStart));
+      // The entry is its .npy header (read when planned) then the data (the mapping itself).
+      let crc = crc32(entry.npyHeader as Uint8Array);
       const data = a.data;
       const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
       for (let at = 0; at < bytes.length; at += 64 * 2 ** 20) crc = crc32(bytes.subarray(at, at + 64 * 2 ** 20), crc);
@@ -173,16 +176,6 @@ function mapInPlace(entry: NpzEntry, verify: boolean): AnySharedArray {
     }
   }
   return a as AnySharedArray;
-}
-
-/** `length` bytes at `at` of the archive at `path`. */
-function readHeader(path: string, at: number, length: number): Buffer {
-  const zip = openCheckedZip(path);
-  try {
-    return readAt(zip.fd, at, length);
-  } finally {
-    closeSync(zip.fd);
-  }
 }
 
 /**
