@@ -23,21 +23,22 @@ interface FooterReader {
   endianness: typeof import('apache-arrow/fb/endianness');
   ByteBuffer: typeof import('flatbuffers').ByteBuffer;
 }
-let arrow: Promise<Arrow> | undefined;
-let loadedFlatbuffers: FooterReader | undefined;
+/** apache-arrow, and what reads an IPC footer's byte order. */
+interface Loaded {
+  arrow: Arrow;
+  footer: FooterReader;
+}
+let loading: Promise<Loaded> | undefined;
 
 /** apache-arrow (and its footer's flatbuffer classes), imported once, when a table is first used. */
-function loadArrow(): Promise<Arrow> {
-  arrow ??= Promise.all([import('apache-arrow'), import('apache-arrow/fb/footer'), import('apache-arrow/fb/endianness'), import('flatbuffers')])
-    .then(([a, footer, endianness, flatbuffers]) => {
-      loadedFlatbuffers = { footer, endianness, ByteBuffer: flatbuffers.ByteBuffer };
-      return a;
-    })
+function loadArrow(): Promise<Loaded> {
+  loading ??= Promise.all([import('apache-arrow'), import('apache-arrow/fb/footer'), import('apache-arrow/fb/endianness'), import('flatbuffers')])
+    .then(([arrow, footer, endianness, flatbuffers]) => ({ arrow, footer: { footer, endianness, ByteBuffer: flatbuffers.ByteBuffer } }))
     .catch((err: unknown) => {
-      arrow = undefined;
+      loading = undefined;
       throw new ShmArrayError('ERR_SHM_NATIVE', `Arrow tables need the apache-arrow package, which could not be loaded (${String((err as Error).message).slice(0, 200)}); npm install apache-arrow.`, {}, { cause: err });
     });
-  return arrow;
+  return loading;
 }
 
 /** What travels to a worker instead of a table: plain JSON, well under 1 KiB. */
@@ -88,14 +89,15 @@ export class SharedTable {
   #bytes: SharedArray<'uint8'> | undefined;
   #table: Table | undefined;
   #columns: SharedArray[] = [];
-  #onClose: (() => void) | undefined;
+  readonly #arrow: Arrow;
 
   /** @internal Use {@link openSharedTable} or {@link createSharedTable}. */
-  constructor(bytes: SharedArray<'uint8'>, table: Table) {
+  constructor(bytes: SharedArray<'uint8'>, table: Table, arrow: Arrow) {
     this.path = bytes.path;
     this.byteLength = bytes.byteLength;
     this.#bytes = bytes;
     this.#table = table;
+    this.#arrow = arrow;
   }
 
   /** The apache-arrow Table (no buffer copied). Throws ERR_SHM_CLOSED after close(). */
@@ -134,8 +136,7 @@ export class SharedTable {
     if (field === undefined || vector === null) {
       throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', `${this.path} has no column ${JSON.stringify(name)}; it has ${table.schema.fields.map((f) => JSON.stringify(f.name)).join(', ')}.`, { path: this.path, column: name });
     }
-    const a = loadedArrow as Arrow;
-    const dtype = dtypeOfColumn(field.type, a);
+    const dtype = dtypeOfColumn(field.type, this.#arrow);
     const why =
       dtype === undefined ? `its type is ${String(field.type)}, not a number type a typed array can view (Int, Uint, Float)`
       : vector.data.length !== 1 ? `it is in ${vector.data.length} chunks (record batches); write the table as one batch (table.combineChunks() before writing)`
@@ -158,14 +159,11 @@ export class SharedTable {
     this.#columns = [];
     this.#bytes?.close();
     this.#bytes = undefined;
-    const onClose = this.#onClose;
-    this.#onClose = undefined;
-    onClose?.();
   }
 
-  /** @internal Runs `fn` once, after the table is closed (a cache hold ends with it). */
+  /** @internal Runs `fn` once, after the table is closed (a cache hold ends with it): when its bytes are unmapped, last. */
   onClose(fn: () => void): void {
-    this.#onClose = fn;
+    this.#bytes?.onClose(fn);
   }
 
   [Symbol.dispose](): void {
@@ -177,16 +175,13 @@ export class SharedTable {
   }
 }
 
-/** Set once apache-arrow is loaded (every SharedTable exists only after that). */
-let loadedArrow: Arrow | undefined;
-
 /**
  * Checks the mapped IPC file's frame (magic at both ends, the footer's length inside the file) so
  * that a stream, a truncated file or a lying footer is named as such; then lets apache-arrow read
  * it and checks that every buffer of the table is a view of the mapping (arrow copies what it must
  * decompress or realign: such a file is refused, as sharing it would not share).
  */
-function tableOver(a: Arrow, bytes: SharedArray<'uint8'>): Table {
+function tableOver({ arrow: a, footer: reader }: Loaded, bytes: SharedArray<'uint8'>): Table {
   const path = bytes.path;
   const u8 = bytes.data;
   const size = u8.byteLength;
@@ -202,7 +197,7 @@ function tableOver(a: Arrow, bytes: SharedArray<'uint8'>): Table {
   if (footer <= 0 || footer > size - 18) throw badArrow(path, `its footer claims ${footer} bytes, outside the ${size}-byte file`, { reason: 'bad-footer' });
   // The footer's schema says the byte order (apache-arrow's own flatbuffer classes read it): a
   // big-endian file's numbers cannot be viewed by this machine's typed arrays, and arrow would misread them.
-  const { footer: footerClass, endianness, ByteBuffer } = loadedFlatbuffers as FooterReader;
+  const { footer: footerClass, endianness, ByteBuffer } = reader;
   let bigEndian: boolean;
   try {
     const fb = footerClass.Footer.getRootAsFooter(new ByteBuffer(u8.subarray(size - 10 - footer, size - 10)));
@@ -240,8 +235,7 @@ export async function openSharedTable(target: string | SharedTableHandle): Promi
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'openSharedTable got an object that is not a table handle: pass sharedTable.handle (kind, path, byteLength).', {});
   }
   checkPath(path, "openSharedTable's path");
-  const a = await loadArrow();
-  loadedArrow = a;
+  const loaded = await loadArrow();
   let size: number;
   try {
     size = statSync(path as string).size;
@@ -254,7 +248,7 @@ export async function openSharedTable(target: string | SharedTableHandle): Promi
     if (typeof target === 'object' && target.byteLength !== bytes.byteLength) {
       throw new ShmArrayError('ERR_SHM_SHAPE_MISMATCH', `${bytes.path} has changed since its handle was made (${bytes.byteLength} bytes, not ${target.byteLength}).`, { path: bytes.path });
     }
-    return new SharedTable(bytes, tableOver(a, bytes));
+    return new SharedTable(bytes, tableOver(loaded, bytes), loaded.arrow);
   } catch (err) {
     bytes.close();
     throw err;
@@ -269,8 +263,7 @@ export async function openSharedTable(target: string | SharedTableHandle): Promi
 export async function createSharedTable(path: string, table: Table, options: CreateTableOptions = {}): Promise<SharedTable> {
   checkPath(path, "createSharedTable's path");
   checkOptions('createSharedTable', options, { overwrite: boolean });
-  const a = await loadArrow();
-  loadedArrow = a;
+  const { arrow: a } = await loadArrow();
   if (!(table instanceof a.Table)) {
     throw new ShmArrayError('ERR_SHM_BAD_ARGUMENT', 'createSharedTable needs an apache-arrow Table (tableFromArrays, makeTable, tableFromIPC …) of the apache-arrow this process imports.', {});
   }
