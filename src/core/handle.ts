@@ -187,8 +187,7 @@ export function inspect(path: string, shape: readonly number[] | undefined, opti
       offset = options.offset ?? 0;
       if (!Number.isSafeInteger(offset) || offset < 0) throw badArgument(`offset must be a non-negative integer, not ${String(offset)}`);
       dims = shape;
-      order = options.order ?? 'C';
-      if (order !== 'C' && order !== 'F') throw badArgument(`order must be 'C' or 'F', not ${JSON.stringify(order)}`);
+      order = options.order ?? 'C'; // checked by every caller's options (oneOf(ORDERS), checkHandle)
     }
     if (offset % itemSize(dtype) !== 0) {
       throw new ShmArrayError('ERR_SHM_MISALIGNED', `The data of ${path} starts at byte ${offset}, which is not a multiple of ${itemSize(dtype)} (the size of ${dtype}); a typed array cannot view it in place.`, { path, offset, itemSize: itemSize(dtype) });

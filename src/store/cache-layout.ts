@@ -463,13 +463,16 @@ export function sweepLeftovers(cacheDir: string): void {
   }
 }
 
-/** Bytes a directory's files take (their blocks: on tmpfs, RAM), not following links. */
-function blocksOf(dir: string): number {
+/**
+ * Bytes of the regular files under `dir`, not following links: their sizes, or the blocks they
+ * take (on tmpfs, RAM). A file removed while it is counted counts nothing.
+ */
+export function bytesUnder(dir: string, measure: 'size' | 'blocks'): number {
   let total = 0;
   for (const n of readdirSync(dir, { recursive: true })) {
     try {
       const st = lstatSync(join(dir, String(n)));
-      if (st.isFile()) total += st.blocks * 512;
+      if (st.isFile()) total += measure === 'size' ? st.size : st.blocks * 512;
     } catch {
       // removed meanwhile
     }
@@ -485,7 +488,7 @@ export function inProgress(cacheDir: string): { builds: number; bytes: number } 
     if (!n.startsWith('.build-')) continue;
     builds++;
     try {
-      bytes += blocksOf(join(cacheDir, n));
+      bytes += bytesUnder(join(cacheDir, n), 'blocks');
     } catch {
       // sealed or removed meanwhile
     }

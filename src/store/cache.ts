@@ -38,7 +38,7 @@
  *     (/proc/locks), so a dead builder's goes by itself, with no timer. The budget is the cache's
  *     (cache.json: the last one given to SharedCache.open), the same for every process.
  */
-import { chmodSync, closeSync, existsSync, lstatSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
+import { chmodSync, closeSync, existsSync, readdirSync, realpathSync, renameSync, rmSync, statSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { copyFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { basename, join, resolve } from 'node:path';
@@ -55,7 +55,7 @@ import { diskSpace } from '../core/files.js';
 import { formatBytes, parseBytes } from '../core/units.js';
 import { CONTROL_OPTIONS, jobSignal } from '../core/abort.js';
 import {
-  cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, inProgress, listEntries, withLedger, type Reservation, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
+  bytesUnder, cacheNames, checkCacheName, defaultBases, ENTRY_FORMAT, entryId, evict, inProgress, listEntries, withLedger, type Reservation, locateCache, lockIsCurrent, openLock, readMeta, reclaimLock, reclaimLocks, recordBudget, recordedBudget, stagingDir, sweepLeftovers, touch, writeMeta,
   type CacheEntryInfo, type EntryFile, type EntryMeta,
 } from './cache-layout.js';
 import { extractArchive, safeName, zipUncompressedBytes, type ArchiveOptions, type ExtractOptions } from './zip.js';
@@ -631,7 +631,7 @@ export class SharedCache {
       }
       const names = [...new Set(files.map((f) => f.file))];
       // Rule 7: every byte of the staging directory counts, files written by other means included.
-      const bytes = stagingBytes(staging);
+      const bytes = bytesUnder(staging, 'size');
       for (const f of names) chmodSync(join(staging, f), 0o400);
       const meta: EntryMeta = { format: ENTRY_FORMAT, key, bytes, created: new Date().toISOString(), files };
       // Sealed under the ledger: the entry's real bytes replace its reservation, if they still fit.
@@ -715,16 +715,6 @@ export class SharedCache {
 function dropReservation(reservations: Reservation[], id: string): void {
   const i = reservations.findIndex((r) => r.id === id);
   if (i >= 0) reservations.splice(i, 1);
-}
-
-/** Bytes of every regular file under a staging directory. */
-function stagingBytes(dir: string): number {
-  let total = 0;
-  for (const n of readdirSync(dir, { recursive: true })) {
-    const st = lstatSync(join(dir, String(n)));
-    if (st.isFile()) total += st.size;
-  }
-  return total;
 }
 
 function isHandle(v: unknown): v is SharedHandle {
